@@ -1,0 +1,335 @@
+//! [`Machine`]: the state, the secret payload beside it, a queue of actions and a jitter source.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use crate::creds::Credentials;
+use crate::input::Input;
+use crate::output::Action;
+use crate::policy::Policy;
+use crate::state::{Failure, Phase, ServeMode, State, StateKind};
+use crate::step::{Rule, step};
+use crate::time::{Jitter, MonoTime, Now, WallTime};
+
+/// The lifecycle, ready to drive: owns the [`State`], keeps the secret payload of the held
+/// credentials beside it, queues [`Action`]s and supplies jitter from a seeded generator.
+///
+/// # Methods, by group, in call order
+///
+/// - **Getters**: [`state`](Self::state), [`kind`](Self::kind), [`policy`](Self::policy),
+///   [`stats`](Self::stats), and [`credentials`](Self::credentials), the only way to get
+///   credentials out: it checks INV-1 at the time you pass.
+/// - **Input**: [`handle_input`](Self::handle_input), with the current time.
+/// - **Polls**: [`poll_action`](Self::poll_action), then [`poll_timeout`](Self::poll_timeout).
+///
+/// The drain contract: **after every input, take every action with `poll_action`, carry out the
+/// requests, then read `poll_timeout`** and feed [`Input::Tick`] no later than that instant.
+/// Answer each request with the reply input carrying its id. Nothing here blocks, sleeps, reads a
+/// clock or does IO.
+///
+/// ```
+/// use credcycle_core::{AccessKeyId, Action, Credentials, Input, Machine, MonoTime, Now, Policy,
+///     RoleName, SecretAccessKey, SessionToken, StateKind, WallTime};
+///
+/// let mut m = Machine::new(Policy::default(), 7);
+/// let mut now = Now::new(MonoTime::ZERO, WallTime::from_unix_secs(1_795_862_471));
+/// m.handle_input(now, Input::Demand)?;
+/// let Some(Action::DiscoverRole { id }) = m.poll_action() else { unreachable!() };
+/// m.handle_input(now, Input::RoleReply { id, result: Ok(RoleName::new("web")?) })?;
+/// // An event comes first (RoleDiscovered), then the request.
+/// let id = std::iter::from_fn(|| m.poll_action())
+///     .find_map(|a| match a { Action::FetchCredentials { id, .. } => Some(id), _ => None })
+///     .expect("a credentials request");
+/// let creds = Credentials::new(
+///     AccessKeyId::new("ASIAEXAMPLE"),
+///     SecretAccessKey::new("secret".into()),
+///     SessionToken::new("token".into()),
+///     now.wall.offset_millis(6 * 3600 * 1000), // six hours from now
+/// );
+/// m.handle_input(now, Input::CredentialsReply { id, result: Ok(creds) })?;
+/// assert_eq!(m.kind(), StateKind::Fresh);
+/// assert_eq!(m.credentials(now)?.credentials().access_key_id().as_str(), "ASIAEXAMPLE");
+///
+/// // Six hours later they are past the margin: refused, whatever happened in between.
+/// now = now.advance(core::time::Duration::from_secs(6 * 3600));
+/// assert!(m.credentials(now).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Machine {
+    state: State,
+    policy: Policy,
+    rng: SplitMix64,
+    actions: VecDeque<Action>,
+    payload: Option<Arc<Credentials>>,
+    stats: Stats,
+}
+
+/// Counters of inputs the machine ignored or refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Inputs handled, refused ones included.
+    pub inputs: u64,
+    /// Replies to requests that were not outstanding (late, duplicated or made up).
+    pub stale_replies: u64,
+    /// Inputs refused because the monotonic clock went backwards.
+    pub clock_regressions: u64,
+}
+
+/// Misuse of the machine by its caller: the only errors it returns. Nothing changed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The monotonic time went backwards: the input was refused.
+    #[error("monotonic time went backwards: {now} is before {last}")]
+    TimeWentBackwards {
+        /// The latest time the machine had seen.
+        last: MonoTime,
+        /// The time passed with the refused input.
+        now: MonoTime,
+    },
+}
+
+/// Credentials that passed the INV-1 check at [`checked_at`](Self::checked_at): a witness only
+/// this crate can construct.
+#[derive(Clone, Debug)]
+pub struct Handout {
+    credentials: Arc<Credentials>,
+    checked_at: Now,
+    mode: ServeMode,
+    generation: u64,
+}
+
+impl Handout {
+    /// The credentials.
+    #[must_use]
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    /// A shared handle to the credentials (no copy of the secrets).
+    #[must_use]
+    pub fn shared(&self) -> Arc<Credentials> {
+        Arc::clone(&self.credentials)
+    }
+
+    /// The time at which the check passed.
+    #[must_use]
+    pub fn checked_at(&self) -> Now {
+        self.checked_at
+    }
+
+    /// Whether this hand-out is inside the opt-in grace period (past the margin or past
+    /// `Expiration`, while IMDS is failing).
+    #[must_use]
+    pub fn in_grace(&self) -> bool {
+        self.mode == ServeMode::Grace
+    }
+
+    /// The generation of the set handed out.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+}
+
+/// Why [`Machine::credentials`] handed nothing out.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Refusal {
+    /// Nothing was asked yet: send [`Input::Demand`] first.
+    #[error("no credentials yet: the lifecycle has not started")]
+    NotStarted,
+    /// Asking IMDS which role is attached.
+    #[error("no credentials yet: discovering the instance profile's role")]
+    Discovering,
+    /// Fetching credentials; nothing usable is held.
+    #[error("no usable credentials: fetching from IMDS{}", cause_suffix(.cause.as_ref()))]
+    Fetching {
+        /// Why the previous attempt failed, if it did.
+        cause: Option<Failure>,
+    },
+    /// The held credentials are inside the expiry margin or expired, on the wall clock or on
+    /// the monotonic one.
+    #[error("credentials expiring at {expiration} are inside the expiry margin or expired")]
+    Expired {
+        /// Their `Expiration`.
+        expiration: WallTime,
+    },
+    /// Nothing usable is held; the next attempt waits for the backoff delay.
+    #[error("no usable credentials: next IMDS attempt at {retry_at}{}", cause_suffix(.cause.as_ref()))]
+    BackingOff {
+        /// When the next attempt is due.
+        retry_at: MonoTime,
+        /// Why the last attempt failed.
+        cause: Option<Failure>,
+    },
+    /// No instance profile is attached to the instance.
+    #[error("no instance profile is attached; looking again at {retry_at}")]
+    NoInstanceProfile {
+        /// When the next look is due.
+        retry_at: MonoTime,
+    },
+    /// The machine was shut down.
+    #[error("the credential lifecycle was shut down")]
+    Stopped,
+}
+
+fn cause_suffix(cause: Option<&Failure>) -> String {
+    cause
+        .map(|c| format!(" (last attempt: {c})"))
+        .unwrap_or_default()
+}
+
+impl Machine {
+    /// A machine in [`StateKind::Idle`]. `seed` drives the jitter: the same seed and inputs
+    /// give the same actions (INV-6).
+    #[must_use]
+    pub fn new(policy: Policy, seed: u64) -> Self {
+        Self {
+            state: State::new(&policy),
+            policy,
+            rng: SplitMix64(seed),
+            actions: VecDeque::new(),
+            payload: None,
+            stats: Stats::default(),
+        }
+    }
+
+    // ---- getters ----
+
+    /// The current state (secret-free).
+    #[must_use]
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// What is true now, as users see it.
+    #[must_use]
+    pub fn kind(&self) -> StateKind {
+        self.state.kind()
+    }
+
+    /// The policy.
+    #[must_use]
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Counters of ignored and refused inputs.
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// The held credentials if they may be handed out at `now` (INV-1, checked on both clocks),
+    /// or why not. Does not change the state: send [`Input::Demand`] to let the machine react.
+    ///
+    /// # Errors
+    ///
+    /// A [`Refusal`] saying why nothing is handed out and, where known, until when.
+    pub fn credentials(&self, now: Now) -> Result<Handout, Refusal> {
+        let s = &self.state;
+        if let (Some(held), Some(payload)) = (&s.held, &self.payload) {
+            if let Some(mode) = held.serve_mode(now, s.failing(), &self.policy) {
+                return Ok(Handout {
+                    credentials: Arc::clone(payload),
+                    checked_at: now,
+                    mode,
+                    generation: held.generation,
+                });
+            }
+            return Err(Refusal::Expired {
+                expiration: held.expiration,
+            });
+        }
+        Err(match &s.phase {
+            Phase::Idle => Refusal::NotStarted,
+            Phase::Stopped => Refusal::Stopped,
+            Phase::Detached { until } => Refusal::NoInstanceProfile { retry_at: *until },
+            Phase::Requesting { .. } if s.kind() == StateKind::Discovering => Refusal::Discovering,
+            Phase::Requesting { .. } => Refusal::Fetching {
+                cause: s.last_failure.clone(),
+            },
+            Phase::Waiting { until } => Refusal::BackingOff {
+                retry_at: *until,
+                cause: s.last_failure.clone(),
+            },
+        })
+    }
+
+    // ---- input ----
+
+    /// Applies one input at time `now`, then queues its actions for [`poll_action`](Self::poll_action).
+    ///
+    /// Returns the rule that fired. A reply to a request that is not outstanding is ignored and
+    /// counted ([`Rule::StaleReply`]).
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::TimeWentBackwards`] when `now.mono` is earlier than a time already seen;
+    /// the input is then ignored.
+    pub fn handle_input(&mut self, now: Now, input: Input) -> Result<Rule, UsageError> {
+        self.stats.inputs += 1;
+        let jitter = Jitter::from_raw(self.rng.next_u32());
+        let t = step(&self.state, &input, now, jitter, &self.policy);
+        match t.rule {
+            Rule::ClockRegression => {
+                self.stats.clock_regressions += 1;
+                return Err(UsageError::TimeWentBackwards {
+                    last: self.state.last_mono,
+                    now: now.mono,
+                });
+            }
+            Rule::StaleReply => self.stats.stale_replies += 1,
+            _ => {}
+        }
+        let accepted = t.state.held.as_ref().map(|h| h.generation);
+        if accepted != self.state.held.as_ref().map(|h| h.generation) {
+            // The payload follows the state: a new generation can only come from this reply;
+            // anything else means the held set was dropped, and its secrets go with it.
+            self.payload = match (accepted, input) {
+                (
+                    Some(_),
+                    Input::CredentialsReply {
+                        result: Ok(creds), ..
+                    },
+                ) => Some(Arc::new(creds)),
+                _ => None,
+            };
+        }
+        self.state = t.state;
+        self.actions.extend(t.actions);
+        Ok(t.rule)
+    }
+
+    // ---- polls ----
+
+    /// The next action to carry out, in order; `None` when the queue is empty.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When to send the next [`Input::Tick`] at the latest; `None` when idle or stopped.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<MonoTime> {
+        self.state.next_deadline(&self.policy)
+    }
+}
+
+/// A small seeded generator (SplitMix64): deterministic, and good enough to spread timers.
+#[derive(Clone, Debug)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_u32(&mut self) -> u32 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        // The high half of a 64-bit mix.
+        (z >> 32) as u32
+    }
+}

@@ -1,0 +1,517 @@
+//! The policy: every timing decision the core makes, with defaults chosen against the AWS SDKs.
+//!
+//! | setting | default | serves |
+//! |---|---|---|
+//! | [expiry margin](PolicyBuilder::expiry_margin) | 60 s | INV-1: a request signed now still arrives before expiry |
+//! | refresh window for lifetimes <= 20 min / <= 90 min / longer | 5 / 15 / 60 min | LIVE-2: refresh before the margin is reached |
+//! | [refresh jitter](PolicyBuilder::refresh_jitter_percent) | up to 20 % of the window | no lockstep refreshes across processes |
+//! | [backoff base](PolicyBuilder::backoff_base) | 1 s, doubling, full jitter | INV-4 |
+//! | [backoff cap while serving](PolicyBuilder::backoff_cap_serving) | 5 min, and never past half the usable time left | INV-4, LIVE-2 |
+//! | [backoff cap while refusing](PolicyBuilder::backoff_cap_refusing) | 10 s | LIVE-1: recover in seconds once IMDS is back |
+//! | [retry floor](PolicyBuilder::retry_floor) | 250 ms | INV-4: no jitter value gives an immediate retry |
+//! | [request timeout](PolicyBuilder::request_timeout) | 30 s | LIVE-1: a lost reply cannot wedge the machine |
+//! | [grace](PolicyBuilder::grace) | off | opt-in: serve past expiry while IMDS fails, bounded |
+//!
+//! Every value is validated by [`PolicyBuilder::build`]; a policy that could break an invariant is
+//! a [`PolicyError`], never silently adjusted.
+
+use core::time::Duration;
+
+use crate::creds::RoleName;
+use crate::time::Jitter;
+
+/// The timing policy of the lifecycle. Build one with [`Policy::builder`]; the
+/// [`Default`] is the documented default policy.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Policy {
+    expiry_margin: Duration,
+    short_lifetime: Duration,
+    short_window: Duration,
+    medium_lifetime: Duration,
+    medium_window: Duration,
+    long_window: Duration,
+    refresh_jitter_percent: u32,
+    backoff_base: Duration,
+    backoff_cap_serving: Duration,
+    backoff_cap_refusing: Duration,
+    retry_floor: Duration,
+    request_timeout: Duration,
+    grace: Duration,
+    pinned_role: Option<RoleName>,
+}
+
+/// Why a [`PolicyBuilder`] refused to build.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PolicyError {
+    /// A duration that must be positive is zero.
+    #[error("{field} must be greater than zero")]
+    Zero {
+        /// The setting at fault.
+        field: &'static str,
+    },
+    /// A duration is longer than [`Policy::MAX_DURATION`].
+    #[error("{field} is longer than one year")]
+    TooLong {
+        /// The setting at fault.
+        field: &'static str,
+    },
+    /// The expiry margin is not shorter than the shortest refresh window, so a refresh could be
+    /// scheduled after the credentials stopped being usable.
+    #[error(
+        "expiry margin ({margin:?}) must be shorter than the shortest refresh window ({window:?})"
+    )]
+    MarginNotBelowWindow {
+        /// The margin asked for.
+        margin: Duration,
+        /// The shortest refresh window.
+        window: Duration,
+    },
+    /// The refresh windows or lifetime tiers are not in increasing order.
+    #[error(
+        "refresh tiers must increase: lifetimes {short_lifetime:?} < {medium_lifetime:?}, windows short <= medium <= long"
+    )]
+    TiersOutOfOrder {
+        /// The short-lifetime threshold.
+        short_lifetime: Duration,
+        /// The medium-lifetime threshold.
+        medium_lifetime: Duration,
+    },
+    /// The refresh jitter is more than 100 % of the window.
+    #[error("refresh jitter must be at most 100 percent, got {0}")]
+    JitterTooLarge(u32),
+    /// A backoff cap is below the backoff base.
+    #[error("{field} ({cap:?}) must be at least the backoff base ({base:?})")]
+    CapBelowBase {
+        /// The cap at fault.
+        field: &'static str,
+        /// Its value.
+        cap: Duration,
+        /// The base.
+        base: Duration,
+    },
+    /// The retry floor is above the backoff base.
+    #[error("retry floor ({floor:?}) must be at most the backoff base ({base:?})")]
+    FloorAboveBase {
+        /// The floor.
+        floor: Duration,
+        /// The base.
+        base: Duration,
+    },
+}
+
+impl Policy {
+    /// The longest duration any setting accepts (365 days): keeps every sum far from overflow.
+    pub const MAX_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+    /// A builder starting from the default policy.
+    pub fn builder() -> PolicyBuilder {
+        PolicyBuilder(Self::DEFAULT)
+    }
+
+    const DEFAULT: Self = Self {
+        expiry_margin: Duration::from_secs(60),
+        short_lifetime: Duration::from_secs(20 * 60),
+        short_window: Duration::from_secs(5 * 60),
+        medium_lifetime: Duration::from_secs(90 * 60),
+        medium_window: Duration::from_secs(15 * 60),
+        long_window: Duration::from_secs(60 * 60),
+        refresh_jitter_percent: 20,
+        backoff_base: Duration::from_secs(1),
+        backoff_cap_serving: Duration::from_secs(5 * 60),
+        backoff_cap_refusing: Duration::from_secs(10),
+        retry_floor: Duration::from_millis(250),
+        request_timeout: Duration::from_secs(30),
+        grace: Duration::ZERO,
+        pinned_role: None,
+    };
+
+    /// Credentials are handed out only with at least this much validity left (INV-1).
+    #[must_use]
+    pub fn expiry_margin(&self) -> Duration {
+        self.expiry_margin
+    }
+
+    /// How long past expiry credentials may still be served while IMDS is failing; zero (the
+    /// default) means never.
+    #[must_use]
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// The backoff base: the first retry waits up to this long.
+    #[must_use]
+    pub fn backoff_base(&self) -> Duration {
+        self.backoff_base
+    }
+
+    /// The backoff cap while usable credentials are held.
+    #[must_use]
+    pub fn backoff_cap_serving(&self) -> Duration {
+        self.backoff_cap_serving
+    }
+
+    /// The backoff cap while nothing usable is held.
+    #[must_use]
+    pub fn backoff_cap_refusing(&self) -> Duration {
+        self.backoff_cap_refusing
+    }
+
+    /// The least delay between a failed attempt and the next one, whatever the jitter (INV-4).
+    #[must_use]
+    pub fn retry_floor(&self) -> Duration {
+        self.retry_floor
+    }
+
+    /// How long a request may stay unanswered before the core gives up on it.
+    #[must_use]
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+
+    /// The role to use without asking IMDS (the SDKs' `AWS_EC2_INSTANCE_PROFILE_NAME`).
+    #[must_use]
+    pub fn pinned_role(&self) -> Option<&RoleName> {
+        self.pinned_role.as_ref()
+    }
+
+    /// The refresh window before the usable deadline for credentials whose lifetime at fetch is
+    /// `lifetime` and which stay usable for `usable_left`: the tier's window plus `jitter` times
+    /// the jitter share of it, never more than half of `usable_left` (no refresh storm for
+    /// short-lived credentials).
+    #[must_use]
+    pub fn refresh_window(
+        &self,
+        lifetime: Duration,
+        usable_left: Duration,
+        jitter: Jitter,
+    ) -> Duration {
+        let tier = if lifetime <= self.short_lifetime {
+            self.short_window
+        } else if lifetime <= self.medium_lifetime {
+            self.medium_window
+        } else {
+            self.long_window
+        };
+        let spread = tier.saturating_mul(self.refresh_jitter_percent) / 100;
+        tier.saturating_add(jitter.scale(spread))
+            .min(usable_left / 2)
+    }
+
+    /// The delay before the next attempt after `failures` consecutive failed attempts (1 for the
+    /// first failure): capped exponential backoff with full jitter, never below the retry floor
+    /// (INV-4). `serving_left` is how long the held credentials stay servable, if any are held:
+    /// the delay is then capped by the serving cap and by half of that time (so retries close in
+    /// on the deadline instead of jumping past it: LIVE-2); otherwise by the refusing cap.
+    #[must_use]
+    pub fn backoff_delay(
+        &self,
+        failures: u32,
+        serving_left: Option<Duration>,
+        jitter: Jitter,
+    ) -> Duration {
+        let exponent = failures.saturating_sub(1).min(32);
+        let uncapped = self.backoff_base.saturating_mul(1u32 << exponent.min(31));
+        let ceiling = match serving_left {
+            Some(left) => uncapped.min(self.backoff_cap_serving).min(left / 2),
+            None => uncapped.min(self.backoff_cap_refusing),
+        };
+        jitter.scale(ceiling).max(self.retry_floor)
+    }
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+/// Builds a validated [`Policy`]; start with [`Policy::builder`].
+///
+/// ```
+/// use core::time::Duration;
+/// use credcycle_core::Policy;
+///
+/// let policy = Policy::builder()
+///     .expiry_margin(Duration::from_secs(120))
+///     .grace(Duration::from_secs(300))
+///     .build()?;
+/// assert_eq!(policy.expiry_margin(), Duration::from_secs(120));
+///
+/// // A margin as long as the shortest refresh window is refused.
+/// assert!(Policy::builder().expiry_margin(Duration::from_secs(300)).build().is_err());
+/// # Ok::<(), credcycle_core::PolicyError>(())
+/// ```
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct PolicyBuilder(Policy);
+
+impl PolicyBuilder {
+    /// Least validity left at hand-out (default 60 s).
+    pub fn expiry_margin(mut self, d: Duration) -> Self {
+        self.0.expiry_margin = d;
+        self
+    }
+
+    /// Refresh tiers: credentials living at most `short_lifetime` refresh `short_window` before
+    /// the usable deadline, at most `medium_lifetime` refresh `medium_window` before it, longer
+    /// ones `long_window` before it (defaults 20 min: 5 min, 90 min: 15 min, else 60 min).
+    pub fn refresh_tiers(
+        mut self,
+        short_lifetime: Duration,
+        short_window: Duration,
+        medium_lifetime: Duration,
+        medium_window: Duration,
+        long_window: Duration,
+    ) -> Self {
+        self.0.short_lifetime = short_lifetime;
+        self.0.short_window = short_window;
+        self.0.medium_lifetime = medium_lifetime;
+        self.0.medium_window = medium_window;
+        self.0.long_window = long_window;
+        self
+    }
+
+    /// Extra random spread added to the refresh window, in percent of it (default 20).
+    pub fn refresh_jitter_percent(mut self, percent: u32) -> Self {
+        self.0.refresh_jitter_percent = percent;
+        self
+    }
+
+    /// First backoff delay, doubled after each further failure (default 1 s).
+    pub fn backoff_base(mut self, d: Duration) -> Self {
+        self.0.backoff_base = d;
+        self
+    }
+
+    /// Backoff cap while usable credentials are held (default 5 min).
+    pub fn backoff_cap_serving(mut self, d: Duration) -> Self {
+        self.0.backoff_cap_serving = d;
+        self
+    }
+
+    /// Backoff cap while nothing usable is held (default 10 s).
+    pub fn backoff_cap_refusing(mut self, d: Duration) -> Self {
+        self.0.backoff_cap_refusing = d;
+        self
+    }
+
+    /// Least delay after a failed attempt, whatever the jitter (default 250 ms).
+    pub fn retry_floor(mut self, d: Duration) -> Self {
+        self.0.retry_floor = d;
+        self
+    }
+
+    /// How long to wait for a reply before counting the request as failed (default 30 s).
+    /// Transports should time out sooner than this.
+    pub fn request_timeout(mut self, d: Duration) -> Self {
+        self.0.request_timeout = d;
+        self
+    }
+
+    /// Opt-in bounded grace: keep serving up to this long past `Expiration` while IMDS is
+    /// failing, marking each such hand-out (default zero: off).
+    pub fn grace(mut self, d: Duration) -> Self {
+        self.0.grace = d;
+        self
+    }
+
+    /// Use this role without listing roles first.
+    pub fn pinned_role(mut self, role: Option<RoleName>) -> Self {
+        self.0.pinned_role = role;
+        self
+    }
+
+    /// Validates the policy.
+    ///
+    /// # Errors
+    ///
+    /// A [`PolicyError`] naming the first setting that could break an invariant.
+    pub fn build(self) -> Result<Policy, PolicyError> {
+        let p = self.0;
+        let durations = [
+            ("expiry margin", p.expiry_margin, false),
+            ("short lifetime", p.short_lifetime, true),
+            ("short refresh window", p.short_window, true),
+            ("medium lifetime", p.medium_lifetime, true),
+            ("medium refresh window", p.medium_window, true),
+            ("long refresh window", p.long_window, true),
+            ("backoff base", p.backoff_base, true),
+            ("backoff cap while serving", p.backoff_cap_serving, true),
+            ("backoff cap while refusing", p.backoff_cap_refusing, true),
+            ("retry floor", p.retry_floor, true),
+            ("request timeout", p.request_timeout, true),
+            ("grace", p.grace, false),
+        ];
+        for (field, d, positive) in durations {
+            if positive && d.is_zero() {
+                return Err(PolicyError::Zero { field });
+            }
+            if d > Policy::MAX_DURATION {
+                return Err(PolicyError::TooLong { field });
+            }
+        }
+        if !(p.short_lifetime < p.medium_lifetime
+            && p.short_window <= p.medium_window
+            && p.medium_window <= p.long_window)
+        {
+            return Err(PolicyError::TiersOutOfOrder {
+                short_lifetime: p.short_lifetime,
+                medium_lifetime: p.medium_lifetime,
+            });
+        }
+        if p.expiry_margin >= p.short_window {
+            return Err(PolicyError::MarginNotBelowWindow {
+                margin: p.expiry_margin,
+                window: p.short_window,
+            });
+        }
+        if p.refresh_jitter_percent > 100 {
+            return Err(PolicyError::JitterTooLarge(p.refresh_jitter_percent));
+        }
+        for (field, cap) in [
+            ("backoff cap while serving", p.backoff_cap_serving),
+            ("backoff cap while refusing", p.backoff_cap_refusing),
+        ] {
+            if cap < p.backoff_base {
+                return Err(PolicyError::CapBelowBase {
+                    field,
+                    cap,
+                    base: p.backoff_base,
+                });
+            }
+        }
+        if p.retry_floor > p.backoff_base {
+            return Err(PolicyError::FloorAboveBase {
+                floor: p.retry_floor,
+                base: p.backoff_base,
+            });
+        }
+        Ok(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn default_builds() {
+        assert_eq!(Policy::builder().build(), Ok(Policy::default()));
+    }
+
+    #[test]
+    fn invalid_policies_are_errors() {
+        let cases: Vec<(PolicyBuilder, &str)> = vec![
+            (
+                Policy::builder().expiry_margin(5 * MIN),
+                "expiry margin (300s) must be shorter",
+            ),
+            (
+                Policy::builder().backoff_cap_serving(Duration::ZERO),
+                "backoff cap while serving must be greater than zero",
+            ),
+            (
+                Policy::builder().backoff_base(Duration::ZERO),
+                "backoff base must be greater than zero",
+            ),
+            (
+                Policy::builder().retry_floor(Duration::ZERO),
+                "retry floor must be greater than zero",
+            ),
+            (
+                Policy::builder().retry_floor(Duration::from_secs(2)),
+                "retry floor (2s) must be at most",
+            ),
+            (
+                Policy::builder().backoff_cap_refusing(Duration::from_millis(500)),
+                "backoff cap while refusing (500ms)",
+            ),
+            (
+                Policy::builder().refresh_jitter_percent(101),
+                "refresh jitter must be at most 100 percent, got 101",
+            ),
+            (
+                Policy::builder().grace(Duration::MAX),
+                "grace is longer than one year",
+            ),
+            (
+                Policy::builder().refresh_tiers(20 * MIN, 5 * MIN, 10 * MIN, 15 * MIN, 60 * MIN),
+                "refresh tiers must increase",
+            ),
+            (
+                Policy::builder().refresh_tiers(20 * MIN, 20 * MIN, 90 * MIN, 15 * MIN, 60 * MIN),
+                "refresh tiers must increase",
+            ),
+            (
+                Policy::builder().request_timeout(Duration::ZERO),
+                "request timeout must be greater than zero",
+            ),
+        ];
+        for (builder, want) in cases {
+            let err = builder.build().expect_err(want).to_string();
+            assert!(
+                err.starts_with(want),
+                "{err:?} does not start with {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refresh_window_follows_the_lifetime_tiers() {
+        let p = Policy::default();
+        let plenty = 24 * 60 * MIN;
+        assert_eq!(p.refresh_window(15 * MIN, plenty, Jitter::ZERO), 5 * MIN);
+        assert_eq!(p.refresh_window(20 * MIN, plenty, Jitter::ZERO), 5 * MIN);
+        assert_eq!(p.refresh_window(60 * MIN, plenty, Jitter::ZERO), 15 * MIN);
+        assert_eq!(
+            p.refresh_window(6 * 60 * MIN, plenty, Jitter::ZERO),
+            60 * MIN
+        );
+        assert_eq!(
+            p.refresh_window(6 * 60 * MIN, plenty, Jitter::ONE),
+            72 * MIN
+        );
+    }
+
+    #[test]
+    fn refresh_window_never_exceeds_half_the_usable_time() {
+        let p = Policy::default();
+        // 6-minute credentials: usable for 5 minutes, so refresh at most 2.5 minutes ahead.
+        assert_eq!(
+            p.refresh_window(6 * MIN, 5 * MIN, Jitter::ONE),
+            Duration::from_secs(150)
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_caps_and_respects_the_floor() {
+        let p = Policy::default();
+        let s = Duration::from_secs;
+        assert_eq!(p.backoff_delay(1, None, Jitter::ONE), s(1));
+        assert_eq!(p.backoff_delay(2, None, Jitter::ONE), s(2));
+        assert_eq!(p.backoff_delay(4, None, Jitter::ONE), s(8));
+        assert_eq!(p.backoff_delay(5, None, Jitter::ONE), s(10), "refusing cap");
+        assert_eq!(
+            p.backoff_delay(40, Some(s(86_400)), Jitter::ONE),
+            s(300),
+            "serving cap"
+        );
+        assert_eq!(
+            p.backoff_delay(40, Some(s(100)), Jitter::ONE),
+            s(50),
+            "half the time left"
+        );
+        assert_eq!(
+            p.backoff_delay(3, None, Jitter::ZERO),
+            Duration::from_millis(250),
+            "floor"
+        );
+        assert_eq!(
+            p.backoff_delay(u32::MAX, None, Jitter::HALF),
+            Duration::from_millis(4999)
+        );
+    }
+}

@@ -1,0 +1,341 @@
+//! The lifecycle's state: only metadata, never a secret.
+//!
+//! [`State`] is a small struct of orthogonal parts (what is happening now, which role, which
+//! credentials are held, how many attempts failed in a row) rather than one enum with a dozen
+//! variants, the way hyper splits reading from writing. [`StateKind`] is the fieldless view that
+//! users see in diagrams, logs and metrics; it is derived from the parts.
+//!
+//! Because the secrets live beside the state (in [`Machine`](crate::Machine)), everything here
+//! may be printed, hashed, traced and shrunk by a property test without leaking anything.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::creds::{AccessKeyId, RoleName};
+use crate::input::{ImdsFailure, RequestId};
+use crate::policy::Policy;
+use crate::time::{MonoTime, Now, WallTime};
+
+/// Which request is outstanding.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Request {
+    /// Listing the role attached to the instance.
+    DiscoverRole,
+    /// Fetching credentials for a role.
+    FetchCredentials(RoleName),
+}
+
+/// What the machine is doing now.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum Phase {
+    /// Nothing asked yet; the first [`Demand`](crate::Input::Demand) starts the lifecycle.
+    Idle,
+    /// One request is outstanding (INV-3: never more than one).
+    Requesting {
+        /// Its id.
+        id: RequestId,
+        /// What it asks for.
+        request: Request,
+        /// When it was issued (the start of the monotonic deadline computation).
+        since: MonoTime,
+    },
+    /// No request outstanding; the next one is due at `until` (the refresh-ahead point when
+    /// fresh, the end of the backoff delay otherwise).
+    Waiting {
+        /// When the next request is due.
+        until: MonoTime,
+    },
+    /// No instance profile is attached; the next probe is due at `until`.
+    Detached {
+        /// When to list roles again.
+        until: MonoTime,
+    },
+    /// Shut down: every input is ignored and every demand refused.
+    Stopped,
+}
+
+/// The credentials currently held, without their secrets.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Held {
+    /// Counts accepted sets; pairs this metadata with the secret payload kept beside the state.
+    pub generation: u64,
+    /// The set's access key id.
+    pub access_key_id: AccessKeyId,
+    /// IMDS's `Expiration`, on the wall clock.
+    pub expiration: WallTime,
+    /// The same expiry on the monotonic clock: request start + (`Expiration` - wall time at
+    /// receipt). Computed once, when the set arrives.
+    pub deadline: MonoTime,
+}
+
+/// How a hand-out may be made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServeMode {
+    /// Both clocks show at least the expiry margin left (INV-1).
+    Normal,
+    /// Past the margin but inside the opt-in grace period, while IMDS is failing (INV-1 with
+    /// grace). Such hand-outs are marked.
+    Grace,
+}
+
+impl Held {
+    /// Whether these credentials may be handed out at `now`: the INV-1 check, on **both**
+    /// clocks, so that a wall clock that jumped backwards cannot make expired credentials look
+    /// valid. `failing` says whether the last attempt failed, the only time grace applies.
+    #[must_use]
+    pub fn serve_mode(&self, now: Now, failing: bool, policy: &Policy) -> Option<ServeMode> {
+        let margin = policy.expiry_margin();
+        // INV-1: wall(t) + margin <= Expiration and mono(t) + margin <= monotonic deadline.
+        if now.wall.saturating_add(margin) <= self.expiration
+            && now.mono.saturating_add(margin) <= self.deadline
+        {
+            return Some(ServeMode::Normal);
+        }
+        let grace = policy.grace();
+        // INV-1 (grace opted in): never past Expiration + grace, and only while failing.
+        if failing
+            && !grace.is_zero()
+            && now.wall <= self.expiration.saturating_add(grace)
+            && now.mono <= self.deadline.saturating_add(grace)
+        {
+            return Some(ServeMode::Grace);
+        }
+        None
+    }
+
+    /// The monotonic instant from which these credentials stop being servable in normal mode.
+    #[must_use]
+    pub fn usable_until(&self, policy: &Policy) -> MonoTime {
+        self.deadline.saturating_sub(policy.expiry_margin())
+    }
+
+    /// The first monotonic instant at which they may no longer be served at all (`failing` as
+    /// for [`Held::serve_mode`]). A monotonic bound only: the wall clock is checked at hand-out.
+    #[must_use]
+    pub fn unservable_from(&self, failing: bool, policy: &Policy) -> MonoTime {
+        let last = if failing && !policy.grace().is_zero() {
+            self.deadline.saturating_add(policy.grace())
+        } else {
+            self.usable_until(policy)
+        };
+        last.saturating_add(Duration::from_millis(1))
+    }
+}
+
+/// Why an attempt did not end in usable new credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum Failure {
+    /// IMDS failed (see [`ImdsFailure`]).
+    #[error(transparent)]
+    Imds(#[from] ImdsFailure),
+    /// The credentials had already expired when they arrived: a failure, not a success.
+    #[error("IMDS sent credentials that had already expired at {expiration}")]
+    Stale {
+        /// Their `Expiration`.
+        expiration: WallTime,
+    },
+    /// The credentials' whole remaining lifetime is not longer than the expiry margin, so they
+    /// could never be handed out.
+    #[error("IMDS sent credentials valid for {lifetime:?}, not more than the expiry margin")]
+    TooShortLived {
+        /// Their remaining lifetime at receipt.
+        lifetime: Duration,
+    },
+    /// IMDS sent the set already held (or one expiring no later): not yet rotated. Retried on
+    /// the backoff schedule, never sooner (INV-4, INV-5).
+    #[error("IMDS has not rotated the credentials yet")]
+    NotRotated,
+    /// IMDS sent a set that was invalidated or belongs to a removed role (INV-2).
+    #[error("IMDS sent credentials that were already revoked")]
+    Revoked,
+}
+
+/// A set that must never be handed out again (INV-2), remembered until it has expired on both
+/// clocks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Revoked {
+    /// Its access key id.
+    pub access_key_id: AccessKeyId,
+    /// Its expiry on the wall clock.
+    pub expiration: WallTime,
+    /// Its expiry on the monotonic clock.
+    pub deadline: MonoTime,
+}
+
+/// The whole state of the lifecycle. Secret-free; cheap to clone; `Eq + Hash` so that model
+/// checkers can store it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct State {
+    /// What is happening now.
+    pub phase: Phase,
+    /// The role, once discovered (or pinned by the policy).
+    pub role: Option<RoleName>,
+    /// The credentials held for that role, if any.
+    pub held: Option<Held>,
+    /// The latest `Expiration` accepted for this role: a new set must expire later (INV-5).
+    /// Cleared when the role changes or the held set is invalidated.
+    pub newest: Option<WallTime>,
+    /// Failed attempts in a row (including not-rotated answers); zero after a success.
+    pub failures: u32,
+    /// Why the last attempt failed, while `failures > 0`.
+    pub last_failure: Option<Failure>,
+    /// Sets that must never be handed out again (INV-2), at most [`State::MAX_REVOKED`].
+    pub revoked: Vec<Revoked>,
+    /// The id the next request will get.
+    pub next_request: u64,
+    /// The generation of the last accepted set.
+    pub generation: u64,
+    /// The latest monotonic time seen; an input with an earlier time is refused (INV-6).
+    pub last_mono: MonoTime,
+}
+
+/// The state as users see it: what is true now. Derived from [`State`] by [`State::kind`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum StateKind {
+    /// Nothing asked yet.
+    Idle,
+    /// Asking IMDS which role is attached; nothing to serve.
+    Discovering,
+    /// Asking IMDS for credentials; nothing usable to serve.
+    Fetching,
+    /// Usable credentials held; the refresh is not due yet.
+    Fresh,
+    /// Usable credentials held and served while a refresh is in flight.
+    Refreshing,
+    /// Credentials held and served while waiting to retry a failed (or not-rotated) refresh.
+    BackingOff,
+    /// Nothing usable held; waiting to retry after a failure. Every caller is refused.
+    Unavailable,
+    /// No instance profile attached; waiting to look again. Every caller is refused.
+    Detached,
+    /// Shut down.
+    Stopped,
+}
+
+impl StateKind {
+    /// Every kind, in spec order.
+    pub const ALL: [Self; 9] = [
+        Self::Idle,
+        Self::Discovering,
+        Self::Fetching,
+        Self::Fresh,
+        Self::Refreshing,
+        Self::BackingOff,
+        Self::Unavailable,
+        Self::Detached,
+        Self::Stopped,
+    ];
+
+    /// The name used in diagrams and logs.
+    #[must_use]
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "Idle",
+            Self::Discovering => "Discovering",
+            Self::Fetching => "Fetching",
+            Self::Fresh => "Fresh",
+            Self::Refreshing => "Refreshing",
+            Self::BackingOff => "BackingOff",
+            Self::Unavailable => "Unavailable",
+            Self::Detached => "Detached",
+            Self::Stopped => "Stopped",
+        }
+    }
+}
+
+impl fmt::Display for StateKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl State {
+    /// At most this many revoked sets are remembered; the one expiring first is forgotten first.
+    pub const MAX_REVOKED: usize = 16;
+
+    /// The state before anything happened.
+    #[must_use]
+    pub fn new(policy: &Policy) -> Self {
+        Self {
+            phase: Phase::Idle,
+            role: policy.pinned_role().cloned(),
+            held: None,
+            newest: None,
+            failures: 0,
+            last_failure: None,
+            revoked: Vec::new(),
+            next_request: 1,
+            generation: 0,
+            last_mono: MonoTime::ZERO,
+        }
+    }
+
+    /// What is true now, as users see it.
+    #[must_use]
+    pub fn kind(&self) -> StateKind {
+        match (&self.phase, self.held.is_some()) {
+            (Phase::Idle, _) => StateKind::Idle,
+            (Phase::Stopped, _) => StateKind::Stopped,
+            (Phase::Detached { .. }, _) => StateKind::Detached,
+            (
+                Phase::Requesting {
+                    request: Request::DiscoverRole,
+                    ..
+                },
+                _,
+            ) => StateKind::Discovering,
+            (Phase::Requesting { .. }, true) => StateKind::Refreshing,
+            (Phase::Requesting { .. }, false) => StateKind::Fetching,
+            (Phase::Waiting { .. }, true) if self.failures == 0 => StateKind::Fresh,
+            (Phase::Waiting { .. }, true) => StateKind::BackingOff,
+            (Phase::Waiting { .. }, false) => StateKind::Unavailable,
+        }
+    }
+
+    /// Whether the last attempt failed (the only time grace may apply).
+    #[must_use]
+    pub fn failing(&self) -> bool {
+        self.failures > 0
+    }
+
+    /// The outstanding request, if any (INV-3: at most one).
+    #[must_use]
+    pub fn outstanding(&self) -> Option<(RequestId, &Request)> {
+        match &self.phase {
+            Phase::Requesting { id, request, .. } => Some((*id, request)),
+            _ => None,
+        }
+    }
+
+    /// Whether `access_key_id` was revoked (INV-2).
+    #[must_use]
+    pub fn is_revoked(&self, access_key_id: &AccessKeyId) -> bool {
+        self.revoked
+            .iter()
+            .any(|r| &r.access_key_id == access_key_id)
+    }
+
+    /// The next monotonic instant at which a [`Tick`](crate::Input::Tick) has something to do,
+    /// or `None` when idle or stopped.
+    #[must_use]
+    pub fn next_deadline(&self, policy: &Policy) -> Option<MonoTime> {
+        let phase = match &self.phase {
+            Phase::Idle | Phase::Stopped => return None,
+            Phase::Requesting { since, .. } => since.saturating_add(policy.request_timeout()),
+            Phase::Waiting { until } | Phase::Detached { until } => *until,
+        };
+        let held = self
+            .held
+            .as_ref()
+            .map(|h| h.unservable_from(self.failing(), policy));
+        Some(held.map_or(phase, |h| h.min(phase)))
+    }
+}

@@ -1,0 +1,450 @@
+//! The transition function: `step(state, input, now, jitter, policy) -> Transition`.
+//!
+//! Total (no input makes it panic) and deterministic (the same arguments give the same result):
+//! INV-6. Property tests, the model checker and trace replay all call this one function;
+//! [`Machine`](crate::Machine) is a convenience around it.
+
+use core::time::Duration;
+
+use crate::creds::{AccessKeyId, Credentials, RoleName};
+use crate::input::{ImdsFailure, Input, RequestId};
+use crate::output::{Action, DropReason, Event};
+use crate::policy::Policy;
+use crate::state::{Failure, Held, Phase, Request, Revoked, State};
+use crate::time::{Jitter, MonoTime, Now};
+
+/// The rule of the lifecycle that a step applied. Fieldless; the ids `[R1]`... are shared with
+/// the formal model, the transition table and the docs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Rule {
+    /// `[R1]` The first demand starts the lifecycle: list the role (or fetch for a pinned role).
+    Start,
+    /// `[R2]` The role listing named a role: fetch its credentials at once.
+    RoleFound,
+    /// `[R3]` No instance profile (404 on the listing): drop and revoke everything held (INV-2),
+    /// look again after a backoff delay.
+    Detach,
+    /// `[R4]` Usable new credentials arrived: hold them, schedule the refresh ahead of expiry.
+    Accept,
+    /// `[R5]` The answer is the set already held, expires no later (INV-5) or was revoked
+    /// (INV-2): not rotated yet; keep serving, retry on the backoff schedule (INV-4).
+    NotRotated,
+    /// `[R6]` The credentials had already expired, or live no longer than the margin: a failure.
+    RejectStale,
+    /// `[R7]` IMDS failed (timeout, refused, HTTP error, malformed, Code != Success): back off.
+    Fail,
+    /// `[R8]` The role's path answered 404: drop and revoke its credentials (INV-2), forget the
+    /// role, list again after a backoff delay.
+    RoleGone,
+    /// `[R9]` The refresh-ahead point was reached: refresh while still serving.
+    Refresh,
+    /// `[R10]` The backoff delay (or detached wait) ended: try again.
+    Retry,
+    /// `[R11]` The held credentials can no longer be served (INV-1): drop them; fetch at once
+    /// unless backing off.
+    Expire,
+    /// `[R12]` The outstanding request timed out: count it as failed.
+    Abandon,
+    /// `[R13]` AWS rejected the held set: drop and revoke it; refresh at once unless backing off.
+    Invalidate,
+    /// `[R14]` Shut down.
+    Shutdown,
+    /// `[R15]` Nothing is due.
+    Wait,
+    /// `[R16]` An invalidation for a set that is not held: nothing to do.
+    InvalidateOther,
+    /// `[R17]` A reply to a request that is not outstanding: ignored (and counted by `Machine`).
+    StaleReply,
+    /// `[R18]` The monotonic clock went backwards: the input is refused, nothing changes (INV-6).
+    ClockRegression,
+    /// `[R19]` Stopped: every input is ignored.
+    AfterStop,
+}
+
+impl Rule {
+    /// Every rule, in spec order.
+    pub const ALL: [Self; 19] = [
+        Self::Start,
+        Self::RoleFound,
+        Self::Detach,
+        Self::Accept,
+        Self::NotRotated,
+        Self::RejectStale,
+        Self::Fail,
+        Self::RoleGone,
+        Self::Refresh,
+        Self::Retry,
+        Self::Expire,
+        Self::Abandon,
+        Self::Invalidate,
+        Self::Shutdown,
+        Self::Wait,
+        Self::InvalidateOther,
+        Self::StaleReply,
+        Self::ClockRegression,
+        Self::AfterStop,
+    ];
+
+    /// The rule's id, `R1` to `R19`.
+    #[must_use]
+    pub fn id(self) -> &'static str {
+        const IDS: [&str; 19] = [
+            "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12", "R13",
+            "R14", "R15", "R16", "R17", "R18", "R19",
+        ];
+        IDS[self as usize]
+    }
+}
+
+/// The result of one step: the next state, the actions to carry out, and the rule that fired.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Transition {
+    /// The state after the step.
+    pub state: State,
+    /// Requests and events, in order.
+    pub actions: Vec<Action>,
+    /// The rule that fired.
+    pub rule: Rule,
+}
+
+/// Applies one input at time `now`.
+///
+/// `jitter` is the randomness this step may use (refresh spread, backoff jitter); the caller
+/// supplies it so that the function stays deterministic (INV-6). The state is never mutated in
+/// place: the next state is returned, so a model checker can branch from any state.
+pub fn step(state: &State, input: &Input, now: Now, jitter: Jitter, policy: &Policy) -> Transition {
+    // INV-6: an input from the past is refused without effect; deadlines stay monotonic.
+    if now.mono < state.last_mono {
+        return Transition {
+            state: state.clone(),
+            actions: Vec::new(),
+            rule: Rule::ClockRegression,
+        };
+    }
+    let mut cx = Cx {
+        s: state.clone(),
+        now,
+        jitter,
+        policy,
+        actions: Vec::new(),
+    };
+    cx.s.last_mono = now.mono;
+    let rule = if cx.s.phase == Phase::Stopped {
+        Rule::AfterStop
+    } else {
+        match input {
+            Input::Demand if cx.s.phase == Phase::Idle => cx.start(),
+            Input::Demand | Input::Tick => cx.advance(),
+            Input::RoleReply { id, result } => cx.role_reply(*id, result),
+            Input::CredentialsReply { id, result } => cx.credentials_reply(*id, result),
+            Input::Invalidate { access_key_id } => cx.invalidate(access_key_id),
+            Input::Shutdown => cx.shutdown(),
+        }
+    };
+    cx.prune_revoked();
+    Transition {
+        state: cx.s,
+        actions: cx.actions,
+        rule,
+    }
+}
+
+/// One step in progress.
+struct Cx<'a> {
+    s: State,
+    now: Now,
+    jitter: Jitter,
+    policy: &'a Policy,
+    actions: Vec<Action>,
+}
+
+impl Cx<'_> {
+    /// `[R1]`
+    fn start(&mut self) -> Rule {
+        self.request_next();
+        Rule::Start
+    }
+
+    /// Time-based rules, in order: `[R12]` request timeout, `[R11]` expiry, `[R9]`/`[R10]` due.
+    fn advance(&mut self) -> Rule {
+        let mut rule = Rule::Wait;
+        if let Phase::Requesting { since, .. } = self.s.phase {
+            // LIVE-1: a reply that never comes cannot wedge the lifecycle.
+            if self.now.mono >= since.saturating_add(self.policy.request_timeout()) {
+                self.fail(Failure::Imds(ImdsFailure::Timeout));
+                rule = Rule::Abandon;
+            }
+        }
+        if let Some(held) = &self.s.held {
+            // INV-1: what can no longer be served is dropped, on either clock.
+            if held
+                .serve_mode(self.now, self.s.failing(), self.policy)
+                .is_none()
+            {
+                self.drop_held(DropReason::Expired, false);
+                rule = Rule::Expire;
+            }
+        }
+        if let Phase::Waiting { until } | Phase::Detached { until } = self.s.phase {
+            // INV-4: nothing is requested before the refresh point or the end of the backoff.
+            if self.now.mono >= until {
+                let due = if self.s.held.is_some() && !self.s.failing() {
+                    Rule::Refresh
+                } else {
+                    Rule::Retry
+                };
+                self.request_next();
+                if rule == Rule::Wait {
+                    rule = due;
+                }
+            }
+        }
+        rule
+    }
+
+    fn role_reply(&mut self, id: RequestId, result: &Result<RoleName, ImdsFailure>) -> Rule {
+        if !matches!(self.s.outstanding(), Some((out, Request::DiscoverRole)) if out == id) {
+            return Rule::StaleReply;
+        }
+        match result {
+            Ok(role) => {
+                // [R2]
+                self.s.role = Some(role.clone());
+                self.notify(Event::RoleDiscovered { role: role.clone() });
+                self.request_next();
+                Rule::RoleFound
+            }
+            Err(ImdsFailure::NoInstanceProfile | ImdsFailure::RoleNotFound) => self.detach(),
+            Err(failure) => {
+                self.fail(Failure::Imds(failure.clone()));
+                Rule::Fail
+            }
+        }
+    }
+
+    fn credentials_reply(
+        &mut self,
+        id: RequestId,
+        result: &Result<Credentials, ImdsFailure>,
+    ) -> Rule {
+        let since = match &self.s.phase {
+            Phase::Requesting {
+                id: out,
+                request: Request::FetchCredentials(_),
+                since,
+            } if *out == id => *since,
+            _ => return Rule::StaleReply,
+        };
+        match result {
+            Ok(creds) => self.judge(creds, since),
+            Err(ImdsFailure::NoInstanceProfile) => self.detach(),
+            Err(ImdsFailure::RoleNotFound) => {
+                // [R8] INV-2: the old role's credentials are dropped at once and never served again.
+                self.drop_held(DropReason::RoleGone, true);
+                self.s.role = self.policy.pinned_role().cloned();
+                self.s.newest = None;
+                self.fail(Failure::Imds(ImdsFailure::RoleNotFound));
+                Rule::RoleGone
+            }
+            Err(failure) => {
+                self.fail(Failure::Imds(failure.clone()));
+                Rule::Fail
+            }
+        }
+    }
+
+    /// Decides what a credentials answer is worth: `[R4]`, `[R5]` or `[R6]`.
+    fn judge(&mut self, creds: &Credentials, since: MonoTime) -> Rule {
+        let margin = self.policy.expiry_margin();
+        let expiration = creds.expiration();
+        if self.s.is_revoked(creds.access_key_id()) {
+            // INV-2: a revoked set is never taken back.
+            self.fail(Failure::Revoked);
+            return Rule::NotRotated;
+        }
+        if expiration <= self.now.wall {
+            // Already-expired credentials from IMDS are a failure, not a success.
+            self.fail(Failure::Stale { expiration });
+            return Rule::RejectStale;
+        }
+        let lifetime = expiration.saturating_duration_since(self.now.wall);
+        // The expiry on the monotonic clock, from the request's start: conservative by the
+        // request's duration, and immune to later wall-clock jumps (INV-1).
+        let deadline = since.saturating_add(lifetime);
+        if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {
+            self.fail(Failure::TooShortLived { lifetime });
+            return Rule::RejectStale;
+        }
+        if self.s.newest.is_some_and(|newest| expiration <= newest) {
+            // INV-5: never switch to a set that expires no later; INV-4: not rotated is retried
+            // on the backoff schedule, not at once.
+            self.fail(Failure::NotRotated);
+            return Rule::NotRotated;
+        }
+        // [R4]
+        self.s.generation = self.s.generation.saturating_add(1);
+        let held = Held {
+            generation: self.s.generation,
+            access_key_id: creds.access_key_id().clone(),
+            expiration,
+            deadline,
+        };
+        let usable_until = held.usable_until(self.policy);
+        let usable_left = usable_until.saturating_duration_since(self.now.mono);
+        let window = self
+            .policy
+            .refresh_window(lifetime, usable_left, self.jitter);
+        let refresh_at = usable_until.saturating_sub(window);
+        self.notify(Event::Accepted {
+            generation: held.generation,
+            access_key_id: held.access_key_id.clone(),
+            expiration,
+            refresh_at,
+        });
+        self.s.held = Some(held);
+        self.s.newest = Some(expiration);
+        self.s.failures = 0;
+        self.s.last_failure = None;
+        self.s.phase = Phase::Waiting { until: refresh_at };
+        Rule::Accept
+    }
+
+    /// `[R3]` INV-2: no instance profile, so nothing of the old role may be served.
+    fn detach(&mut self) -> Rule {
+        self.drop_held(DropReason::NoInstanceProfile, true);
+        self.s.role = self.policy.pinned_role().cloned();
+        self.s.newest = None;
+        self.fail(Failure::Imds(ImdsFailure::NoInstanceProfile));
+        if let Phase::Waiting { until } = self.s.phase {
+            self.s.phase = Phase::Detached { until };
+        }
+        Rule::Detach
+    }
+
+    /// `[R13]` / `[R16]`
+    fn invalidate(&mut self, access_key_id: &AccessKeyId) -> Rule {
+        if self
+            .s
+            .held
+            .as_ref()
+            .is_none_or(|h| &h.access_key_id != access_key_id)
+        {
+            return Rule::InvalidateOther;
+        }
+        self.drop_held(DropReason::Invalidated, true);
+        // The caller's evidence outranks ordering: a set expiring earlier may replace it.
+        self.s.newest = None;
+        if let Phase::Waiting { until } = self.s.phase {
+            // A refresh is due at once, but never inside a backoff delay (INV-4).
+            if !self.s.failing() || self.now.mono >= until {
+                self.request_next();
+            }
+        }
+        Rule::Invalidate
+    }
+
+    /// `[R14]`
+    fn shutdown(&mut self) -> Rule {
+        self.drop_held(DropReason::Shutdown, false);
+        self.s.phase = Phase::Stopped;
+        Rule::Shutdown
+    }
+
+    /// Issues the next request: credentials when the role is known, the listing otherwise.
+    /// Callers ensure no request is outstanding (INV-3).
+    fn request_next(&mut self) {
+        let id = RequestId(self.s.next_request);
+        self.s.next_request = self.s.next_request.saturating_add(1);
+        let since = self.now.mono;
+        match self.s.role.clone() {
+            Some(role) => {
+                self.s.phase = Phase::Requesting {
+                    id,
+                    request: Request::FetchCredentials(role.clone()),
+                    since,
+                };
+                self.actions.push(Action::FetchCredentials { id, role });
+            }
+            None => {
+                self.s.phase = Phase::Requesting {
+                    id,
+                    request: Request::DiscoverRole,
+                    since,
+                };
+                self.actions.push(Action::DiscoverRole { id });
+            }
+        }
+    }
+
+    /// Records a failed attempt and schedules the next one after the backoff delay (INV-4).
+    fn fail(&mut self, failure: Failure) {
+        self.s.failures = self.s.failures.saturating_add(1);
+        let serving_left = self.s.held.as_ref().and_then(|h| {
+            h.serve_mode(self.now, true, self.policy)?;
+            // Close in on the usable deadline first; inside the grace period, on its end.
+            let usable_until = h.usable_until(self.policy);
+            let limit = if self.now.mono <= usable_until {
+                usable_until
+            } else {
+                h.unservable_from(true, self.policy)
+                    .saturating_sub(Duration::from_millis(1))
+            };
+            Some(limit.saturating_duration_since(self.now.mono))
+        });
+        let delay = self
+            .policy
+            .backoff_delay(self.s.failures, serving_left, self.jitter);
+        let retry_at = self.now.mono.saturating_add(delay);
+        self.notify(Event::AttemptFailed {
+            failure: failure.clone(),
+            failures: self.s.failures,
+            retry_at,
+        });
+        self.s.last_failure = Some(failure);
+        self.s.phase = Phase::Waiting { until: retry_at };
+    }
+
+    fn drop_held(&mut self, reason: DropReason, revoke: bool) {
+        let Some(held) = self.s.held.take() else {
+            return;
+        };
+        if revoke {
+            self.s.revoked.push(Revoked {
+                access_key_id: held.access_key_id.clone(),
+                expiration: held.expiration,
+                deadline: held.deadline,
+            });
+        }
+        self.notify(Event::Dropped {
+            access_key_id: held.access_key_id,
+            reason,
+        });
+    }
+
+    /// Forgets revoked sets once they have expired on both clocks, and keeps at most
+    /// [`State::MAX_REVOKED`] (forgetting the one that expires first).
+    fn prune_revoked(&mut self) {
+        let now = self.now;
+        self.s
+            .revoked
+            .retain(|r| now.mono < r.deadline || now.wall < r.expiration);
+        while self.s.revoked.len() > State::MAX_REVOKED {
+            if let Some(first) = self
+                .s
+                .revoked
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, r)| r.deadline)
+                .map(|(i, _)| i)
+            {
+                self.s.revoked.remove(first);
+            }
+        }
+    }
+
+    fn notify(&mut self, event: Event) {
+        self.actions.push(Action::Notify(event));
+    }
+}

@@ -1,0 +1,1 @@
+//! Cross-crate tests for credcycle live in `it/`; this library is empty.
