@@ -150,13 +150,14 @@ pub enum Failure {
     /// the backoff schedule, never sooner (INV-4, INV-5).
     #[error("IMDS has not rotated the credentials yet")]
     NotRotated,
-    /// IMDS sent a set that was invalidated or belongs to a removed role (INV-2).
-    #[error("IMDS sent credentials that were already revoked")]
+    /// IMDS sent a set that was dropped before: invalidated, of a removed role, or expired
+    /// (INV-2).
+    #[error("IMDS sent credentials that were already dropped")]
     Revoked,
 }
 
-/// A set that must never be handed out again (INV-2), remembered until it has expired on both
-/// clocks.
+/// A set that was dropped (expired, invalidated, or of a removed role) and must never be taken
+/// back (INV-2). The last [`State::MAX_REVOKED`] are remembered, even past their expiry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Revoked {
@@ -186,7 +187,7 @@ pub struct State {
     pub failures: u32,
     /// Why the last attempt failed, while `failures > 0`.
     pub last_failure: Option<Failure>,
-    /// Sets that must never be handed out again (INV-2), at most [`State::MAX_REVOKED`].
+    /// Dropped sets that must never be taken back (INV-2), at most [`State::MAX_REVOKED`].
     pub revoked: Vec<Revoked>,
     /// The id the next request will get.
     pub next_request: u64,
@@ -258,7 +259,7 @@ impl fmt::Display for StateKind {
 }
 
 impl State {
-    /// At most this many revoked sets are remembered; the one expiring first is forgotten first.
+    /// At most this many dropped sets are remembered; the oldest is forgotten first.
     pub const MAX_REVOKED: usize = 16;
 
     /// The state before anything happened.

@@ -143,7 +143,6 @@ pub fn step(state: &State, input: &Input, now: Now, jitter: Jitter, policy: &Pol
             Input::Shutdown => cx.shutdown(),
         }
     };
-    cx.prune_revoked();
     Transition {
         state: cx.s,
         actions: cx.actions,
@@ -183,7 +182,8 @@ impl Cx<'_> {
                 .serve_mode(self.now, self.s.failing(), self.policy)
                 .is_none()
             {
-                self.drop_held(DropReason::Expired, false);
+                self.drop_held(DropReason::Expired, true);
+                self.replan_after_drop();
                 rule = Rule::Expire;
             }
         }
@@ -259,11 +259,6 @@ impl Cx<'_> {
     fn judge(&mut self, creds: &Credentials, since: MonoTime) -> Rule {
         let margin = self.policy.expiry_margin();
         let expiration = creds.expiration();
-        if self.s.is_revoked(creds.access_key_id()) {
-            // INV-2: a revoked set is never taken back.
-            self.fail(Failure::Revoked);
-            return Rule::NotRotated;
-        }
         if expiration <= self.now.wall {
             // Already-expired credentials from IMDS are a failure, not a success.
             self.fail(Failure::Stale { expiration });
@@ -276,6 +271,13 @@ impl Cx<'_> {
         if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {
             self.fail(Failure::TooShortLived { lifetime });
             return Rule::RejectStale;
+        }
+        if self.s.is_revoked(creds.access_key_id()) {
+            // INV-2: a dropped set is never taken back: not after its role was removed or
+            // changed, not after AWS rejected it, and not after it expired on the monotonic
+            // clock (a wall clock running behind would otherwise make it look new again).
+            self.fail(Failure::Revoked);
+            return Rule::NotRotated;
         }
         if self.s.newest.is_some_and(|newest| expiration <= newest) {
             // INV-5: never switch to a set that expires no later; INV-4: not rotated is retried
@@ -336,9 +338,10 @@ impl Cx<'_> {
         self.drop_held(DropReason::Invalidated, true);
         // The caller's evidence outranks ordering: a set expiring earlier may replace it.
         self.s.newest = None;
+        self.replan_after_drop();
         if let Phase::Waiting { until } = self.s.phase {
             // A refresh is due at once, but never inside a backoff delay (INV-4).
-            if !self.s.failing() || self.now.mono >= until {
+            if self.now.mono >= until {
                 self.request_next();
             }
         }
@@ -406,11 +409,33 @@ impl Cx<'_> {
         self.s.phase = Phase::Waiting { until: retry_at };
     }
 
+    /// After the held set was dropped, the wait is re-planned for what is at stake now. Not
+    /// backing off: a fetch is due at once (nothing failed, nothing to wait for). Backing off: a
+    /// delay chosen while serving (up to the serving cap) is cut to the refusing cap, because
+    /// every caller is refused now and recovery must take seconds, not minutes (LIVE-1). Either
+    /// way the wait ends no sooner than now, so the retry floor still holds (INV-4).
+    fn replan_after_drop(&mut self) {
+        let now = self.now.mono;
+        let failing = self.s.failing();
+        if let Phase::Waiting { until } = &mut self.s.phase {
+            *until = if failing {
+                (*until).min(now.saturating_add(self.policy.backoff_cap_refusing()))
+            } else {
+                now
+            };
+        }
+    }
+
     fn drop_held(&mut self, reason: DropReason, revoke: bool) {
         let Some(held) = self.s.held.take() else {
             return;
         };
         if revoke {
+            // INV-2. Kept even after expiry: a wall clock that later jumps back would make an
+            // expired set look valid again. Bounded: the oldest entry is forgotten first.
+            if self.s.revoked.len() >= State::MAX_REVOKED {
+                self.s.revoked.remove(0);
+            }
             self.s.revoked.push(Revoked {
                 access_key_id: held.access_key_id.clone(),
                 expiration: held.expiration,
@@ -421,27 +446,6 @@ impl Cx<'_> {
             access_key_id: held.access_key_id,
             reason,
         });
-    }
-
-    /// Forgets revoked sets once they have expired on both clocks, and keeps at most
-    /// [`State::MAX_REVOKED`] (forgetting the one that expires first).
-    fn prune_revoked(&mut self) {
-        let now = self.now;
-        self.s
-            .revoked
-            .retain(|r| now.mono < r.deadline || now.wall < r.expiration);
-        while self.s.revoked.len() > State::MAX_REVOKED {
-            if let Some(first) = self
-                .s
-                .revoked
-                .iter()
-                .enumerate()
-                .min_by_key(|(_, r)| r.deadline)
-                .map(|(i, _)| i)
-            {
-                self.s.revoked.remove(first);
-            }
-        }
     }
 
     fn notify(&mut self, event: Event) {

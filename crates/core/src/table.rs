@@ -57,6 +57,104 @@ pub const TABLE: &[Edge] = &[
     // [R1] Start
     e(S::Idle, I::Demand, S::Discovering, R::Start),
     e(S::Idle, I::Demand, S::Fetching, R::Start),
+    // [R2] RoleFound
+    e(S::Discovering, I::RoleReply, S::Fetching, R::RoleFound),
+    // [R3] Detach
+    e(S::Discovering, I::RoleReply, S::Detached, R::Detach),
+    e(S::Fetching, I::CredentialsReply, S::Detached, R::Detach),
+    e(S::Refreshing, I::CredentialsReply, S::Detached, R::Detach),
+    // [R4] Accept
+    e(S::Fetching, I::CredentialsReply, S::Fresh, R::Accept),
+    e(S::Refreshing, I::CredentialsReply, S::Fresh, R::Accept),
+    // [R5] NotRotated
+    e(
+        S::Fetching,
+        I::CredentialsReply,
+        S::Unavailable,
+        R::NotRotated,
+    ),
+    e(
+        S::Refreshing,
+        I::CredentialsReply,
+        S::BackingOff,
+        R::NotRotated,
+    ),
+    // [R6] RejectStale
+    e(
+        S::Fetching,
+        I::CredentialsReply,
+        S::Unavailable,
+        R::RejectStale,
+    ),
+    e(
+        S::Refreshing,
+        I::CredentialsReply,
+        S::BackingOff,
+        R::RejectStale,
+    ),
+    // [R7] Fail
+    e(S::Discovering, I::RoleReply, S::Unavailable, R::Fail),
+    e(S::Fetching, I::CredentialsReply, S::Unavailable, R::Fail),
+    e(S::Refreshing, I::CredentialsReply, S::BackingOff, R::Fail),
+    // [R8] RoleGone
+    e(
+        S::Fetching,
+        I::CredentialsReply,
+        S::Unavailable,
+        R::RoleGone,
+    ),
+    e(
+        S::Refreshing,
+        I::CredentialsReply,
+        S::Unavailable,
+        R::RoleGone,
+    ),
+    // [R9] Refresh
+    e(S::Fresh, I::Demand, S::Refreshing, R::Refresh),
+    e(S::Fresh, I::Tick, S::Refreshing, R::Refresh),
+    // [R10] Retry
+    e(S::BackingOff, I::Demand, S::Refreshing, R::Retry),
+    e(S::BackingOff, I::Tick, S::Refreshing, R::Retry),
+    e(S::Unavailable, I::Demand, S::Discovering, R::Retry),
+    e(S::Unavailable, I::Demand, S::Fetching, R::Retry),
+    e(S::Unavailable, I::Tick, S::Discovering, R::Retry),
+    e(S::Unavailable, I::Tick, S::Fetching, R::Retry),
+    e(S::Detached, I::Demand, S::Discovering, R::Retry),
+    e(S::Detached, I::Demand, S::Fetching, R::Retry),
+    e(S::Detached, I::Tick, S::Discovering, R::Retry),
+    e(S::Detached, I::Tick, S::Fetching, R::Retry),
+    // [R11] Expire
+    e(S::Fresh, I::Demand, S::Fetching, R::Expire),
+    e(S::Fresh, I::Tick, S::Fetching, R::Expire),
+    e(S::Refreshing, I::Demand, S::Fetching, R::Expire),
+    e(S::Refreshing, I::Demand, S::Unavailable, R::Expire),
+    e(S::Refreshing, I::Tick, S::Fetching, R::Expire),
+    e(S::Refreshing, I::Tick, S::Unavailable, R::Expire),
+    e(S::BackingOff, I::Demand, S::Fetching, R::Expire),
+    e(S::BackingOff, I::Demand, S::Unavailable, R::Expire),
+    e(S::BackingOff, I::Tick, S::Fetching, R::Expire),
+    e(S::BackingOff, I::Tick, S::Unavailable, R::Expire),
+    // [R12] Abandon
+    e(S::Discovering, I::Demand, S::Unavailable, R::Abandon),
+    e(S::Discovering, I::Tick, S::Unavailable, R::Abandon),
+    e(S::Fetching, I::Demand, S::Unavailable, R::Abandon),
+    e(S::Fetching, I::Tick, S::Unavailable, R::Abandon),
+    e(S::Refreshing, I::Demand, S::BackingOff, R::Abandon),
+    e(S::Refreshing, I::Tick, S::BackingOff, R::Abandon),
+    // [R13] Invalidate
+    e(S::Fresh, I::Invalidate, S::Fetching, R::Invalidate),
+    e(S::Refreshing, I::Invalidate, S::Fetching, R::Invalidate),
+    e(S::BackingOff, I::Invalidate, S::Fetching, R::Invalidate),
+    e(S::BackingOff, I::Invalidate, S::Unavailable, R::Invalidate),
+    // [R14] Shutdown
+    e(S::Idle, I::Shutdown, S::Stopped, R::Shutdown),
+    e(S::Discovering, I::Shutdown, S::Stopped, R::Shutdown),
+    e(S::Fetching, I::Shutdown, S::Stopped, R::Shutdown),
+    e(S::Fresh, I::Shutdown, S::Stopped, R::Shutdown),
+    e(S::Refreshing, I::Shutdown, S::Stopped, R::Shutdown),
+    e(S::BackingOff, I::Shutdown, S::Stopped, R::Shutdown),
+    e(S::Unavailable, I::Shutdown, S::Stopped, R::Shutdown),
+    e(S::Detached, I::Shutdown, S::Stopped, R::Shutdown),
 ];
 
 /// Whether `edge` is allowed by the table (quiet rules are allowed as self-loops anywhere).

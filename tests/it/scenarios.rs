@@ -1,0 +1,517 @@
+//! Table-driven scenarios in the vocabulary of the AWS SDKs' refresh redesign, and the
+//! acceptance stories of the core issue.
+
+use core::time::Duration;
+
+use credcycle_core::{
+    AccessKeyId, Action, Credentials, Failure, ImdsFailure, Input, Machine, MonoTime, Now, Policy,
+    Refusal, RoleName, SecretAccessKey, SessionToken, StateKind, WallTime,
+};
+
+const HOUR: Duration = Duration::from_secs(3600);
+const START: i64 = 1_795_862_471; // 2026-11-28T10:41:11Z
+
+fn creds(akid: &str, expiration: WallTime) -> Credentials {
+    Credentials::new(
+        AccessKeyId::new(akid),
+        SecretAccessKey::new(format!("secret-{akid}")),
+        SessionToken::new(format!("token-{akid}")),
+        expiration,
+    )
+}
+
+/// A machine and a clock, with helpers that answer requests by hand.
+struct Rig {
+    m: Machine,
+    now: Now,
+    /// Requests issued and not yet answered: (id, is_fetch, issued at).
+    requests: Vec<(credcycle_core::RequestId, bool, MonoTime)>,
+    /// Every request ever issued: (is_fetch, at).
+    log: Vec<(bool, MonoTime)>,
+}
+
+impl Rig {
+    fn new() -> Self {
+        Self::with_policy(Policy::default())
+    }
+
+    fn with_policy(policy: Policy) -> Self {
+        Self {
+            m: Machine::new(policy, 99),
+            now: Now::new(
+                MonoTime::from_millis(10_000),
+                WallTime::from_unix_secs(START),
+            ),
+            requests: Vec::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn input(&mut self, input: Input) {
+        self.m
+            .handle_input(self.now, input)
+            .expect("monotonic time");
+        while let Some(a) = self.m.poll_action() {
+            match a {
+                Action::DiscoverRole { id } => {
+                    self.requests.push((id, false, self.now.mono));
+                    self.log.push((false, self.now.mono));
+                }
+                Action::FetchCredentials { id, .. } => {
+                    self.requests.push((id, true, self.now.mono));
+                    self.log.push((true, self.now.mono));
+                }
+                Action::Notify(_) => {}
+            }
+        }
+    }
+
+    fn advance(&mut self, d: Duration) {
+        self.now = self.now.advance(d);
+    }
+
+    /// Answers the outstanding role listing, if any, with `web`.
+    fn answer_role(&mut self) {
+        if let Some(i) = self.requests.iter().position(|r| !r.1) {
+            let (id, _, _) = self.requests.remove(i);
+            self.input(Input::RoleReply {
+                id,
+                result: Ok(RoleName::new("web").unwrap()),
+            });
+        }
+    }
+
+    /// Answers the outstanding credentials request; panics if there is none.
+    fn answer(&mut self, result: Result<Credentials, ImdsFailure>) {
+        let i = self
+            .requests
+            .iter()
+            .position(|r| r.1)
+            .expect("a credentials request is outstanding");
+        let (id, _, _) = self.requests.remove(i);
+        self.input(Input::CredentialsReply { id, result });
+    }
+
+    fn outstanding_fetch(&self) -> bool {
+        self.requests.iter().any(|r| r.1)
+    }
+
+    fn served(&self) -> bool {
+        self.m.credentials(self.now).is_ok()
+    }
+
+    /// Starts the machine and accepts one set valid for `lifetime`.
+    fn fetched(lifetime: Duration) -> Self {
+        let mut r = Self::new();
+        r.input(Input::Demand);
+        r.answer_role();
+        let exp = r.now.wall.saturating_add(lifetime);
+        r.answer(Ok(creds("ASIAFIRST", exp)));
+        assert_eq!(r.m.kind(), StateKind::Fresh);
+        r
+    }
+
+    fn refresh_at(&self) -> MonoTime {
+        match self.m.state().phase {
+            credcycle_core::Phase::Waiting { until } => until,
+            ref p => panic!("not waiting: {p:?}"),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Cached {
+    /// Before the refresh-ahead point.
+    Valid,
+    /// Inside the refresh-ahead window: served, one refresh in the background.
+    Advisory,
+    /// Inside the expiry margin: never served.
+    Mandatory,
+    /// Past Expiration.
+    Expired,
+    /// Nothing ever fetched.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Answer {
+    Success,
+    Error,
+    /// Already expired when it arrives.
+    Stale,
+    /// The same set again.
+    NotRotated,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    /// IMDS was not contacted; nothing changes.
+    Untouched,
+    /// The next request waits for the refresh point of the new set.
+    RefreshPoint,
+    /// The next request waits for the backoff delay: an immediate demand does not contact IMDS.
+    RateLimited,
+}
+
+struct Row {
+    cached: Cached,
+    answer: Answer,
+    served_before: bool,
+    contacted: bool,
+    served_after: bool,
+    next: Next,
+}
+
+const fn row(
+    cached: Cached,
+    answer: Answer,
+    served_before: bool,
+    contacted: bool,
+    served_after: bool,
+    next: Next,
+) -> Row {
+    Row {
+        cached,
+        answer,
+        served_before,
+        contacted,
+        served_after,
+        next,
+    }
+}
+
+use Answer as A;
+use Cached as C;
+use Next as N;
+
+/// cached x answer -> served before, IMDS contacted, served after, what comes next.
+const TABLE: &[Row] = &[
+    // Valid: served from the cache, IMDS is not contacted, whatever it would have said.
+    row(C::Valid, A::Success, true, false, true, N::Untouched),
+    row(C::Valid, A::Error, true, false, true, N::Untouched),
+    row(C::Valid, A::Stale, true, false, true, N::Untouched),
+    row(C::Valid, A::NotRotated, true, false, true, N::Untouched),
+    // Advisory: served while one refresh runs; a failed refresh keeps serving the old set.
+    row(C::Advisory, A::Success, true, true, true, N::RefreshPoint),
+    row(C::Advisory, A::Error, true, true, true, N::RateLimited),
+    row(C::Advisory, A::Stale, true, true, true, N::RateLimited),
+    row(C::Advisory, A::NotRotated, true, true, true, N::RateLimited),
+    // Mandatory: refused; IMDS contacted; only a usable new set is served.
+    row(C::Mandatory, A::Success, false, true, true, N::RefreshPoint),
+    row(C::Mandatory, A::Error, false, true, false, N::RateLimited),
+    row(C::Mandatory, A::Stale, false, true, false, N::RateLimited),
+    row(
+        C::Mandatory,
+        A::NotRotated,
+        false,
+        true,
+        false,
+        N::RateLimited,
+    ),
+    // Expired: likewise.
+    row(C::Expired, A::Success, false, true, true, N::RefreshPoint),
+    row(C::Expired, A::Error, false, true, false, N::RateLimited),
+    row(C::Expired, A::Stale, false, true, false, N::RateLimited),
+    row(
+        C::Expired,
+        A::NotRotated,
+        false,
+        true,
+        false,
+        N::RateLimited,
+    ),
+    // None: the first fetch. "Not rotated" has nothing to repeat: IMDS answers with a set the
+    // machine never saw, which is a success.
+    row(C::None, A::Success, false, true, true, N::RefreshPoint),
+    row(C::None, A::Error, false, true, false, N::RateLimited),
+    row(C::None, A::Stale, false, true, false, N::RateLimited),
+    row(C::None, A::NotRotated, false, true, true, N::RefreshPoint),
+];
+
+fn setup(cached: Cached) -> (Rig, Option<WallTime>) {
+    let lifetime = 6 * HOUR;
+    if cached == C::None {
+        return (Rig::new(), None);
+    }
+    let mut r = Rig::fetched(lifetime);
+    let exp = r.now.wall.saturating_add(lifetime);
+    let refresh_at = r.refresh_at();
+    let target = match cached {
+        C::Valid => r.now.mono.saturating_add(HOUR),
+        C::Advisory => refresh_at.saturating_add(Duration::from_secs(1)),
+        C::Mandatory => r
+            .now
+            .mono
+            .saturating_add(lifetime - Duration::from_secs(30)),
+        C::Expired => r
+            .now
+            .mono
+            .saturating_add(lifetime + Duration::from_secs(10)),
+        C::None => unreachable!(),
+    };
+    r.advance(target.saturating_duration_since(r.now.mono));
+    (r, Some(exp))
+}
+
+#[test]
+fn sdk_vocabulary_table() {
+    for (n, want) in TABLE.iter().enumerate() {
+        let ctx = format!("row {n}: {:?} x {:?}", want.cached, want.answer);
+        let (mut r, cached_exp) = setup(want.cached);
+        assert_eq!(r.served(), want.served_before, "{ctx}: served before");
+        let before = r.log.len();
+        r.input(Input::Demand);
+        r.answer_role();
+        let contacted = r.outstanding_fetch();
+        assert_eq!(contacted, want.contacted, "{ctx}: IMDS contacted");
+        assert!(
+            r.log.len() - before <= 2,
+            "{ctx}: one listing and one fetch at most"
+        );
+        if contacted {
+            let wall = r.now.wall;
+            let result = match (want.answer, cached_exp) {
+                (A::Success, _) | (A::NotRotated, None) => {
+                    Ok(creds("ASIANEW", wall.saturating_add(6 * HOUR)))
+                }
+                (A::Error, _) => Err(ImdsFailure::HttpStatus(500)),
+                (A::Stale, _) => Ok(creds(
+                    "ASIASTALE",
+                    wall.saturating_sub(Duration::from_secs(1)),
+                )),
+                (A::NotRotated, Some(exp)) => Ok(creds("ASIAFIRST", exp)),
+            };
+            r.answer(result);
+        }
+        assert_eq!(r.served(), want.served_after, "{ctx}: served after");
+        if let Ok(h) = r.m.credentials(r.now) {
+            assert!(
+                r.now.wall.saturating_add(Duration::from_secs(60)) <= h.credentials().expiration(),
+                "{ctx}: INV-1"
+            );
+        }
+        // An immediate demand never contacts IMDS again.
+        let issued = r.log.len();
+        r.advance(Duration::from_millis(1));
+        r.input(Input::Demand);
+        assert_eq!(
+            r.log.len(),
+            issued,
+            "{ctx}: an immediate demand contacted IMDS"
+        );
+        let wake =
+            r.m.poll_timeout()
+                .expect("a deadline")
+                .saturating_duration_since(r.now.mono);
+        match want.next {
+            N::Untouched => assert_eq!(r.m.kind(), StateKind::Fresh, "{ctx}"),
+            N::RefreshPoint => {
+                assert_eq!(r.m.kind(), StateKind::Fresh, "{ctx}");
+                assert!(wake > HOUR, "{ctx}: refresh due in {wake:?}");
+            }
+            N::RateLimited => {
+                assert!(
+                    matches!(r.m.kind(), StateKind::BackingOff | StateKind::Unavailable),
+                    "{ctx}: {:?}",
+                    r.m.kind()
+                );
+                assert!(
+                    wake <= Duration::from_secs(1),
+                    "{ctx}: first retry within the 1 s base, got {wake:?}"
+                );
+                assert!(r.m.state().failing(), "{ctx}");
+            }
+        }
+    }
+}
+
+#[test]
+fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
+    let mut r = Rig::fetched(6 * HOUR);
+    r.advance(HOUR);
+    let first_exp = r.m.credentials(r.now).unwrap().credentials().expiration();
+    r.input(Input::Invalidate {
+        access_key_id: AccessKeyId::new("ASIAFIRST"),
+    });
+    assert!(!r.served(), "the rejected set is not handed out");
+    assert!(r.outstanding_fetch(), "a refresh is due at once");
+    // IMDS has not rotated yet and sends the rejected set again: refused, not looped.
+    r.answer(Ok(creds("ASIAFIRST", first_exp)));
+    assert!(!r.served());
+    assert!(matches!(r.m.state().last_failure, Some(Failure::Revoked)));
+    let retry = r.m.poll_timeout().unwrap();
+    assert!(retry > r.now.mono, "retried on the backoff schedule");
+    r.advance(retry.saturating_duration_since(r.now.mono));
+    r.input(Input::Tick);
+    // A new set, even one expiring earlier than the rejected one, is taken.
+    r.answer(Ok(creds(
+        "ASIASECOND",
+        first_exp.saturating_sub(Duration::from_secs(60)),
+    )));
+    assert_eq!(
+        r.m.credentials(r.now)
+            .unwrap()
+            .credentials()
+            .access_key_id()
+            .as_str(),
+        "ASIASECOND"
+    );
+}
+
+#[test]
+fn invalidation_of_another_key_changes_nothing() {
+    let mut r = Rig::fetched(6 * HOUR);
+    let state = r.m.state().clone();
+    let issued = r.log.len();
+    r.input(Input::Invalidate {
+        access_key_id: AccessKeyId::new("ASIASOMEONEELSE"),
+    });
+    assert!(r.served());
+    assert_eq!(r.log.len(), issued, "no request");
+    assert_eq!(r.m.state().phase, state.phase);
+    assert_eq!(r.m.state().held, state.held);
+}
+
+#[test]
+fn invalidation_during_backoff_waits_for_the_backoff() {
+    let mut r = Rig::fetched(6 * HOUR);
+    let refresh_at = r.refresh_at();
+    r.advance(refresh_at.saturating_duration_since(r.now.mono));
+    r.input(Input::Tick);
+    r.answer(Err(ImdsFailure::Timeout));
+    assert_eq!(r.m.kind(), StateKind::BackingOff);
+    let issued = r.log.len();
+    r.input(Input::Invalidate {
+        access_key_id: AccessKeyId::new("ASIAFIRST"),
+    });
+    assert_eq!(
+        r.log.len(),
+        issued,
+        "INV-4: no request inside the backoff delay"
+    );
+    assert_eq!(r.m.kind(), StateKind::Unavailable);
+    assert!(matches!(
+        r.m.credentials(r.now),
+        Err(Refusal::BackingOff { .. })
+    ));
+}
+
+#[test]
+fn first_fetch_failure_backs_off_and_recovers() {
+    let mut r = Rig::new();
+    assert_eq!(r.m.credentials(r.now).unwrap_err(), Refusal::NotStarted);
+    r.input(Input::Demand);
+    assert_eq!(r.m.credentials(r.now).unwrap_err(), Refusal::Discovering);
+    r.answer_role();
+    r.answer(Err(ImdsFailure::ConnectionRefused));
+    let refusal = r.m.credentials(r.now).unwrap_err();
+    let Refusal::BackingOff { retry_at, cause } = &refusal else {
+        panic!("{refusal:?}")
+    };
+    assert_eq!(cause, &Some(Failure::Imds(ImdsFailure::ConnectionRefused)));
+    assert!(
+        refusal
+            .to_string()
+            .starts_with("no usable credentials: next IMDS attempt at"),
+        "{refusal}"
+    );
+    // Demands during the backoff do not contact IMDS.
+    let issued = r.log.len();
+    for _ in 0..100 {
+        r.input(Input::Demand);
+    }
+    assert_eq!(r.log.len(), issued);
+    r.advance(retry_at.saturating_duration_since(r.now.mono));
+    r.input(Input::Tick);
+    assert!(r.outstanding_fetch(), "retried at the end of the backoff");
+    let exp = r.now.wall.saturating_add(6 * HOUR);
+    r.answer(Ok(creds("ASIAOK", exp)));
+    assert!(r.served());
+}
+
+/// Acceptance: the wall clock jumps back by an hour after a fetch; IMDS is down, so the set is
+/// never replaced. Near its monotonic deadline the wall clock still says an hour is left; the
+/// monotonic check refuses anyway.
+#[test]
+fn wall_clock_jumped_back_an_hour_gives_no_expired_handout() {
+    let mut r = Rig::fetched(2 * HOUR);
+    r.now.wall = r.now.wall.offset_millis(-3_600_000);
+    let deadline = r.m.state().held.as_ref().unwrap().deadline;
+    let mut handed_out_late = false;
+    // Drive through the refresh window with IMDS timing out on every attempt.
+    while r.now.mono < deadline {
+        let wake = r.m.poll_timeout().unwrap();
+        r.advance(wake.saturating_duration_since(r.now.mono));
+        r.input(Input::Tick);
+        if r.outstanding_fetch() {
+            r.answer(Err(ImdsFailure::Timeout));
+        }
+        if let Ok(h) = r.m.credentials(r.now) {
+            handed_out_late |= r.now.mono.saturating_add(Duration::from_secs(60)) > deadline;
+            let _ = h;
+        }
+    }
+    assert!(
+        !handed_out_late,
+        "a hand-out inside the margin of the monotonic deadline"
+    );
+    // At the end the wall clock still believes in the set, the machine does not.
+    let exp = WallTime::from_unix_secs(START).saturating_add(2 * HOUR);
+    assert!(
+        r.now.wall.saturating_add(Duration::from_secs(60)) < exp,
+        "wall clock thinks it is valid"
+    );
+    assert!(!r.served());
+}
+
+/// Acceptance: IMDS returns the same credentials five times in a row near expiry. The attempts
+/// follow the backoff schedule (never a loop), and nothing is handed out past the margin.
+#[test]
+fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
+    let policy = Policy::default();
+    let lifetime = 20 * Duration::from_secs(60);
+    let mut r = Rig::fetched(lifetime);
+    let exp = r.m.state().held.as_ref().unwrap().expiration;
+    let deadline = r.m.state().held.as_ref().unwrap().deadline;
+    let usable_until = deadline.saturating_sub(policy.expiry_margin());
+    let mut answered_at = Vec::new();
+    let mut asked_at = Vec::new();
+    while answered_at.len() < 5 {
+        let wake = r.m.poll_timeout().unwrap();
+        r.advance(wake.saturating_duration_since(r.now.mono));
+        let issued = r.log.len();
+        r.input(Input::Tick);
+        if r.log.len() > issued {
+            asked_at.push(r.now.mono);
+            // Same set again: not rotated.
+            r.answer(Ok(creds("ASIAFIRST", exp)));
+            answered_at.push(r.now.mono);
+            assert_eq!(r.m.state().last_failure, Some(Failure::NotRotated));
+            assert!(
+                r.outstanding_fetch() == false,
+                "no immediate request after a not-rotated answer"
+            );
+        }
+        if r.m.credentials(r.now).is_ok() {
+            assert!(r.now.mono <= usable_until, "INV-1: served past the margin");
+        }
+    }
+    for (n, pair) in asked_at.windows(2).enumerate() {
+        let gap = pair[1].saturating_duration_since(pair[0]);
+        let ceiling = policy.backoff_base() * 2u32.pow(n as u32);
+        assert!(
+            gap >= policy.retry_floor(),
+            "attempt {}: gap {gap:?} below the floor",
+            n + 2
+        );
+        assert!(
+            gap <= ceiling,
+            "attempt {}: gap {gap:?} above the exponential ceiling {ceiling:?}",
+            n + 2
+        );
+    }
+    assert!(
+        r.served(),
+        "still serving the old set, which is still usable"
+    );
+}
