@@ -72,6 +72,18 @@ proptest! {
         holds("INV-5", cfg, &ops)?;
     }
 
+    /// The transition table (and so the generated diagram) allows every edge the machine takes.
+    #[test]
+    fn transition_table_allows_every_edge(cfg in harness_configs(), ops in ops(1..120)) {
+        let mut h = Harness::new(cfg);
+        for op in &ops {
+            if h.apply(op).is_err() {
+                break;
+            }
+        }
+        prop_assert!(h.unexpected_edges.is_empty(), "edges not in the table: {:?}", h.unexpected_edges);
+    }
+
     /// INV-6 (totality): arbitrary inputs, made-up request ids, absurd expiries and a monotonic
     /// clock that goes backwards never panic `step`; the same steps give the same rules.
     #[test]
