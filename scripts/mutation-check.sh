@@ -16,21 +16,21 @@ export CARGO_TARGET_DIR=${MUTANTS_TARGET_DIR:-$root/target/mutants}
 export PROPTEST_CASES=${PROPTEST_CASES:-10000}
 filter=${1:-}
 
-# name | file | exact text to replace | replacement | test that must fail
+# name ~ file ~ exact text to replace (whitespace-insensitive) ~ replacement ~ test that must fail
 mutants=(
-  "expiry margin ignored|crates/core/src/state.rs|now.wall.saturating_add(margin) <= self.expiration|now.wall <= self.expiration|inv_1_no_expired_handout"
-  "monotonic check skipped|crates/core/src/state.rs|now.mono.saturating_add(margin) <= self.deadline|true|inv_1_no_expired_handout"
-  "backoff gate skipped|crates/core/src/step.rs|// INV-4: nothing is requested before the refresh point or the end of the backoff.\n            if self.now.mono >= until {|if true {|inv_4_no_hammering"
-  "dropped sets taken back|crates/core/src/step.rs|if self.s.is_revoked(creds.access_key_id()) {|if false {|inv_2_no_revoked_handout"
-  "role removal keeps the held set|crates/core/src/step.rs|self.drop_held(DropReason::RoleGone, true);||inv_2_no_revoked_handout"
-  "single flight skipped|crates/core/src/step.rs|Input::Demand if cx.s.phase == Phase::Idle|Input::Demand if true|inv_3_single_flight"
-  "not-rotated answer accepted|crates/core/src/step.rs|expiration <= newest|expiration < newest|inv_4_no_hammering"
-  "regression check removed|crates/core/src/step.rs|if self.s.newest.is_some_and(|newest| expiration <= newest) {|if false {|inv_5_no_regression"
+  "expiry margin ignored~crates/core/src/state.rs~now.wall.saturating_add(margin) <= self.expiration~now.wall <= self.expiration~inv_1_no_expired_handout"
+  "monotonic check skipped~crates/core/src/state.rs~now.mono.saturating_add(margin) <= self.deadline~true~inv_1_no_expired_handout"
+  "backoff gate skipped~crates/core/src/step.rs~// INV-4: nothing is requested before the refresh point or the end of the backoff.\n            if self.now.mono >= until {~if true {~inv_4_no_hammering"
+  "dropped sets taken back~crates/core/src/step.rs~if self.s.is_revoked(creds.access_key_id()) {~if false {~inv_2_no_revoked_handout"
+  "role removal keeps the held set~crates/core/src/step.rs~self.drop_held(DropReason::RoleGone, true);~~inv_2_no_revoked_handout"
+  "single flight skipped~crates/core/src/step.rs~Input::Demand if cx.s.phase == Phase::Idle~Input::Demand if true~inv_3_single_flight"
+  "not-rotated answer accepted~crates/core/src/step.rs~expiration <= newest~expiration < newest~inv_4_no_hammering"
+  "regression check removed~crates/core/src/step.rs~if self.s.newest.is_some_and(|newest| expiration <= newest) {~if false {~inv_5_no_regression"
 )
 
 survived=0
 for m in "${mutants[@]}"; do
-  IFS='|' read -r name file old new test <<<"$m"
+  IFS='~' read -r name file old new test <<<"$m"
   [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
   cp "$work/$file" "$work/$file.orig"
   if ! python3 - "$work/$file" "$old" "$new" <<'PY'

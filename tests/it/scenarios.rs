@@ -488,7 +488,7 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
             answered_at.push(r.now.mono);
             assert_eq!(r.m.state().last_failure, Some(Failure::NotRotated));
             assert!(
-                r.outstanding_fetch() == false,
+                !r.outstanding_fetch(),
                 "no immediate request after a not-rotated answer"
             );
         }

@@ -23,6 +23,7 @@ impl fmt::Display for RequestId {
 /// Why IMDS did not give an answer the machine can use. Produced by transports and codecs
 /// (`credcycle-imds`), consumed by the lifecycle rules.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub enum ImdsFailure {
     /// No answer in time. Also how IMDS throttling and a too-low hop limit look from inside.

@@ -591,10 +591,10 @@ impl Harness {
     ///
     /// A [`Violation`] seen on the way.
     pub fn wake_up(&mut self) -> Result<(), Violation> {
-        if let Some(at) = self.machine.poll_timeout() {
-            if at > self.now.mono {
-                self.advance(at.saturating_duration_since(self.now.mono))?;
-            }
+        if let Some(at) = self.machine.poll_timeout()
+            && at > self.now.mono
+        {
+            self.advance(at.saturating_duration_since(self.now.mono))?;
         }
         self.input(Input::Tick)
     }
@@ -682,17 +682,17 @@ impl Harness {
                 format!("handed out revoked key {}", c.access_key_id()),
             );
         }
-        if let Some(last) = self.oracle.last_handed_out {
-            if c.expiration() < last {
-                return violation(
-                    "INV-5",
-                    format!(
-                        "handed out {} expiring {}, after one expiring {last}",
-                        c.access_key_id(),
-                        c.expiration()
-                    ),
-                );
-            }
+        if let Some(last) = self.oracle.last_handed_out
+            && c.expiration() < last
+        {
+            return violation(
+                "INV-5",
+                format!(
+                    "handed out {} expiring {}, after one expiring {last}",
+                    c.access_key_id(),
+                    c.expiration()
+                ),
+            );
         }
         self.oracle.last_handed_out = Some(c.expiration());
         Ok(())
@@ -795,10 +795,10 @@ impl Harness {
     ) -> Result<(), Violation> {
         let now = self.now.mono;
         let timeout = self.machine.policy().request_timeout();
-        if rule != Rule::StaleReply {
-            if let Some(reply) = &reply {
-                self.oracle.outstanding.retain(|(id, _)| *id != reply.id);
-            }
+        if rule != Rule::StaleReply
+            && let Some(reply) = &reply
+        {
+            self.oracle.outstanding.retain(|(id, _)| *id != reply.id);
         }
         if rule != Rule::StaleReply && reply.as_ref().is_some_and(|r| r.repeat) {
             // INV-4: a not-rotated answer is never followed by an immediate request, whatever
@@ -855,13 +855,12 @@ impl Harness {
                 self.oracle.revoked.extend(old);
                 self.oracle.last_handed_out = None;
             }
-            Rule::Expire => {
-                // An expiry in the same step as a request timeout: the request failed too.
+            // An expiry in the same step as a request timeout: the request failed too.
+            Rule::Expire
                 if was_outstanding.is_some()
-                    && self.machine.state().outstanding().map(|(id, _)| id) != was_outstanding
-                {
-                    self.oracle.last_failure = Some(now);
-                }
+                    && self.machine.state().outstanding().map(|(id, _)| id) != was_outstanding =>
+            {
+                self.oracle.last_failure = Some(now);
             }
             _ => {}
         }
