@@ -111,7 +111,7 @@ fn transition_table_matches_behaviour() {
     let mut runner = TestRunner::deterministic();
     let strategy = (harness_configs(), ops(1..150));
     let mut seen: BTreeSet<Edge> = BTreeSet::new();
-    for _ in 0..4_000 {
+    for _ in 0..10_000 {
         let (cfg, ops) = strategy.new_tree(&mut runner).expect("generate").current();
         let mut h = Harness::new(cfg);
         for op in &ops {

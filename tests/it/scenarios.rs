@@ -343,11 +343,18 @@ fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
     assert!(retry > r.now.mono, "retried on the backoff schedule");
     r.advance(retry.saturating_duration_since(r.now.mono));
     r.input(Input::Tick);
-    // A new set, even one expiring earlier than the rejected one, is taken.
+    // A set expiring earlier than the rejected one is not taken either (INV-5)...
     r.answer(Ok(creds(
-        "ASIASECOND",
+        "ASIAEARLIER",
         first_exp.saturating_sub(Duration::from_secs(60)),
     )));
+    assert!(!r.served());
+    assert_eq!(r.m.state().last_failure, Some(Failure::NotRotated));
+    let retry = r.m.poll_timeout().unwrap();
+    r.advance(retry.saturating_duration_since(r.now.mono));
+    r.input(Input::Tick);
+    // ... the rotated one is.
+    r.answer(Ok(creds("ASIASECOND", first_exp.saturating_add(HOUR))));
     assert_eq!(
         r.m.credentials(r.now)
             .unwrap()
@@ -405,14 +412,17 @@ fn first_fetch_failure_backs_off_and_recovers() {
     r.answer_role();
     r.answer(Err(ImdsFailure::ConnectionRefused));
     let refusal = r.m.credentials(r.now).unwrap_err();
-    let Refusal::BackingOff { retry_at, cause } = &refusal else {
+    let Refusal::BackingOff {
+        retry_at, cause, ..
+    } = &refusal
+    else {
         panic!("{refusal:?}")
     };
     assert_eq!(cause, &Some(Failure::Imds(ImdsFailure::ConnectionRefused)));
     assert!(
         refusal
             .to_string()
-            .starts_with("no usable credentials: next IMDS attempt at"),
+            .starts_with("no usable credentials: next IMDS attempt in "),
         "{refusal}"
     );
     // Demands during the backoff do not contact IMDS.

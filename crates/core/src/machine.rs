@@ -1,5 +1,7 @@
 //! [`Machine`]: the state, the secret payload beside it, a queue of actions and a jitter source.
 
+use core::fmt;
+use core::time::Duration;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
@@ -158,22 +160,43 @@ pub enum Refusal {
         expiration: WallTime,
     },
     /// Nothing usable is held; the next attempt waits for the backoff delay.
-    #[error("no usable credentials: next IMDS attempt at {retry_at}{}", cause_suffix(.cause.as_ref()))]
+    #[error("no usable credentials: next IMDS attempt in {}{}", HumanDuration(*.retry_in), cause_suffix(.cause.as_ref()))]
     BackingOff {
         /// When the next attempt is due.
         retry_at: MonoTime,
+        /// How long from the time asked about until then.
+        retry_in: Duration,
         /// Why the last attempt failed.
         cause: Option<Failure>,
     },
     /// No instance profile is attached to the instance.
-    #[error("no instance profile is attached; looking again at {retry_at}")]
+    #[error("no instance profile is attached; looking again in {}", HumanDuration(*.retry_in))]
     NoInstanceProfile {
         /// When the next look is due.
         retry_at: MonoTime,
+        /// How long from the time asked about until then.
+        retry_in: Duration,
     },
     /// The machine was shut down.
     #[error("the credential lifecycle was shut down")]
     Stopped,
+}
+
+/// A duration for people: `250ms`, `1.25s`, `4m54s`, `2h05m`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl fmt::Display for HumanDuration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        let text = match ms {
+            0..1_000 => format!("{ms}ms"),
+            1_000..60_000 => format!("{}.{:02}s", ms / 1000, ms % 1000 / 10),
+            60_000..3_600_000 => format!("{}m{:02}s", ms / 60_000, ms % 60_000 / 1000),
+            _ => format!("{}h{:02}m", ms / 3_600_000, ms % 3_600_000 / 60_000),
+        };
+        f.pad(&text)
+    }
 }
 
 fn cause_suffix(cause: Option<&Failure>) -> String {
@@ -247,13 +270,17 @@ impl Machine {
         Err(match &s.phase {
             Phase::Idle => Refusal::NotStarted,
             Phase::Stopped => Refusal::Stopped,
-            Phase::Detached { until } => Refusal::NoInstanceProfile { retry_at: *until },
+            Phase::Detached { until } => Refusal::NoInstanceProfile {
+                retry_at: *until,
+                retry_in: until.saturating_duration_since(now.mono),
+            },
             Phase::Requesting { .. } if s.kind() == StateKind::Discovering => Refusal::Discovering,
             Phase::Requesting { .. } => Refusal::Fetching {
                 cause: s.last_failure.clone(),
             },
             Phase::Waiting { until } => Refusal::BackingOff {
                 retry_at: *until,
+                retry_in: until.saturating_duration_since(now.mono),
                 cause: s.last_failure.clone(),
             },
         })

@@ -65,6 +65,18 @@ pub enum Event {
     },
 }
 
+impl core::fmt::Display for DropReason {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(match self {
+            Self::Expired => "inside the expiry margin or expired",
+            Self::RoleGone => "the role was removed or changed",
+            Self::NoInstanceProfile => "no instance profile is attached",
+            Self::Invalidated => "AWS rejected them",
+            Self::Shutdown => "shut down",
+        })
+    }
+}
+
 /// Why held credentials were dropped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]

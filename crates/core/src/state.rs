@@ -150,14 +150,15 @@ pub enum Failure {
     /// the backoff schedule, never sooner (INV-4, INV-5).
     #[error("IMDS has not rotated the credentials yet")]
     NotRotated,
-    /// IMDS sent a set that was dropped before: invalidated, of a removed role, or expired
-    /// (INV-2).
-    #[error("IMDS sent credentials that were already dropped")]
+    /// IMDS sent a set that was dropped or replaced before: invalidated, of a removed role,
+    /// expired, or superseded (INV-2).
+    #[error("IMDS sent credentials that were already dropped or replaced")]
     Revoked,
 }
 
-/// A set that was dropped (expired, invalidated, or of a removed role) and must never be taken
-/// back (INV-2). The last [`State::MAX_REVOKED`] are remembered, even past their expiry.
+/// A set that was dropped (expired, invalidated, or of a removed role) or replaced by a newer
+/// one, and must never be taken back (INV-2). The last [`State::MAX_REVOKED`] are remembered,
+/// even past their expiry.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Revoked {
@@ -181,13 +182,14 @@ pub struct State {
     /// The credentials held for that role, if any.
     pub held: Option<Held>,
     /// The latest `Expiration` accepted for this role: a new set must expire later (INV-5).
-    /// Cleared when the role changes or the held set is invalidated.
+    /// Cleared when the role is removed or changed.
     pub newest: Option<WallTime>,
     /// Failed attempts in a row (including not-rotated answers); zero after a success.
     pub failures: u32,
     /// Why the last attempt failed, while `failures > 0`.
     pub last_failure: Option<Failure>,
-    /// Dropped sets that must never be taken back (INV-2), at most [`State::MAX_REVOKED`].
+    /// Dropped or replaced sets that must never be taken back (INV-2), at most
+    /// [`State::MAX_REVOKED`].
     pub revoked: Vec<Revoked>,
     /// The id the next request will get.
     pub next_request: u64,
@@ -254,7 +256,7 @@ impl StateKind {
 
 impl fmt::Display for StateKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 

@@ -86,6 +86,33 @@ impl Rule {
         Self::AfterStop,
     ];
 
+    /// The rule's name, as in the variant: `Accept`, `NotRotated`...
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        const NAMES: [&str; 19] = [
+            "Start",
+            "RoleFound",
+            "Detach",
+            "Accept",
+            "NotRotated",
+            "RejectStale",
+            "Fail",
+            "RoleGone",
+            "Refresh",
+            "Retry",
+            "Expire",
+            "Abandon",
+            "Invalidate",
+            "Shutdown",
+            "Wait",
+            "InvalidateOther",
+            "StaleReply",
+            "ClockRegression",
+            "AfterStop",
+        ];
+        NAMES[self as usize]
+    }
+
     /// The rule's id, `R1` to `R19`.
     #[must_use]
     pub fn id(self) -> &'static str {
@@ -94,6 +121,13 @@ impl Rule {
             "R14", "R15", "R16", "R17", "R18", "R19",
         ];
         IDS[self as usize]
+    }
+}
+
+impl core::fmt::Display for Rule {
+    /// `R4 Accept`.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(&format!("{} {}", self.id(), self.name()))
     }
 }
 
@@ -305,7 +339,11 @@ impl Cx<'_> {
             expiration,
             refresh_at,
         });
-        self.s.held = Some(held);
+        if let Some(replaced) = self.s.held.replace(held) {
+            // INV-2: a replaced set is retired too, so that after a role change (which clears
+            // `newest`) IMDS cannot hand an older set of the old role back.
+            self.retire(&replaced);
+        }
         self.s.newest = Some(expiration);
         self.s.failures = 0;
         self.s.last_failure = None;
@@ -336,8 +374,7 @@ impl Cx<'_> {
             return Rule::InvalidateOther;
         }
         self.drop_held(DropReason::Invalidated, true);
-        // The caller's evidence outranks ordering: a set expiring earlier may replace it.
-        self.s.newest = None;
+        // `newest` stays: the replacement must still expire later (INV-5).
         self.replan_after_drop();
         if let Phase::Waiting { until } = self.s.phase {
             // A refresh is due at once, but never inside a backoff delay (INV-4).
@@ -431,20 +468,25 @@ impl Cx<'_> {
             return;
         };
         if revoke {
-            // INV-2. Kept even after expiry: a wall clock that later jumps back would make an
-            // expired set look valid again. Bounded: the oldest entry is forgotten first.
-            if self.s.revoked.len() >= State::MAX_REVOKED {
-                self.s.revoked.remove(0);
-            }
-            self.s.revoked.push(Revoked {
-                access_key_id: held.access_key_id.clone(),
-                expiration: held.expiration,
-                deadline: held.deadline,
-            });
+            self.retire(&held);
         }
         self.notify(Event::Dropped {
             access_key_id: held.access_key_id,
             reason,
+        });
+    }
+
+    /// Remembers a set that must never be taken back (INV-2). Kept even past its expiry: a wall
+    /// clock that later jumps back would make an expired set look valid again. Bounded: the
+    /// oldest entry is forgotten first.
+    fn retire(&mut self, held: &Held) {
+        if self.s.revoked.len() >= State::MAX_REVOKED {
+            self.s.revoked.remove(0);
+        }
+        self.s.revoked.push(Revoked {
+            access_key_id: held.access_key_id.clone(),
+            expiration: held.expiration,
+            deadline: held.deadline,
         });
     }
 

@@ -72,7 +72,7 @@ pub struct ImdsModel {
     /// The role attached now, if any.
     pub attached: Option<RoleName>,
     current: Option<Issued>,
-    last_sent: Option<Issued>,
+    sent: Vec<Issued>,
     issued: u64,
     roles: u64,
 }
@@ -87,7 +87,7 @@ impl ImdsModel {
             rotate_before,
             attached: Some(role(0)),
             current: None,
-            last_sent: None,
+            sent: Vec::new(),
             issued: 0,
             roles: 0,
         }
@@ -177,7 +177,16 @@ impl ImdsModel {
         }
         let set = match answer {
             Answer::Fresh => self.rotate(now),
-            Answer::Same => match &self.last_sent {
+            Answer::Same => match self.sent.last() {
+                Some(s) => s.clone(),
+                None => self.serve(now),
+            },
+            Answer::Older => match self
+                .sent
+                .len()
+                .checked_sub(2)
+                .and_then(|i| self.sent.get(i))
+            {
                 Some(s) => s.clone(),
                 None => self.serve(now),
             },
@@ -186,7 +195,10 @@ impl ImdsModel {
             // Failures returned above.
             Answer::Healthy | Answer::Fail(_) | Answer::NotFound => self.serve(now),
         };
-        self.last_sent = Some(set.clone());
+        if self.sent.len() >= 8 {
+            self.sent.remove(0);
+        }
+        self.sent.push(set.clone());
         Ok(credentials_for(&set))
     }
 }
@@ -216,6 +228,8 @@ pub enum Answer {
     Fresh,
     /// The set sent last time again (not rotated, or a replay across a role change).
     Same,
+    /// The set sent the time before last again (an older set replayed, perhaps of an old role).
+    Older,
     /// A set that has already expired.
     Expired,
     /// A set living no longer than the client's margin.
@@ -282,6 +296,7 @@ pub fn answers() -> impl Strategy<Value = Answer> {
         8 => Just(Answer::Healthy),
         2 => Just(Answer::Fresh),
         3 => Just(Answer::Same),
+        1 => Just(Answer::Older),
         1 => Just(Answer::Expired),
         1 => Just(Answer::ShortLived),
         3 => imds_failures().prop_map(Answer::Fail),
@@ -866,7 +881,6 @@ impl Harness {
         }
         if let Some(key) = invalidated {
             self.oracle.revoked.insert(key);
-            self.oracle.last_handed_out = None;
         }
         let requests: Vec<_> = actions
             .iter()

@@ -66,7 +66,7 @@ impl MonoTime {
 impl fmt::Display for MonoTime {
     /// Formats as seconds with millisecond precision, for example `t+12.345s`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "t+{}.{:03}s", self.0 / 1000, self.0 % 1000)
+        f.pad(&format!("t+{}.{:03}s", self.0 / 1000, self.0 % 1000))
     }
 }
 
@@ -154,7 +154,7 @@ impl From<chrono::DateTime<chrono::Utc>> for WallTime {
 impl fmt::Display for WallTime {
     /// Formats as RFC 3339 UTC (see [`WallTime::to_rfc3339`]).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_rfc3339())
+        f.pad(&self.to_rfc3339())
     }
 }
 
@@ -182,6 +182,13 @@ impl Now {
             mono: self.mono.saturating_add(d),
             wall: self.wall.saturating_add(d),
         }
+    }
+
+    /// Both clocks moved forward to the monotonic instant `to` (unchanged if `to` is not
+    /// later): for jumping to a [`Machine::poll_timeout`](crate::Machine::poll_timeout).
+    #[must_use]
+    pub fn advance_to(self, to: MonoTime) -> Self {
+        self.advance(to.saturating_duration_since(self.mono))
     }
 }
 
