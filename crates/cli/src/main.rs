@@ -1,0 +1,2 @@
+//! The credcycle command (in progress).
+fn main() {}

@@ -1,0 +1,1 @@
+//! IMDS adapter (in progress).

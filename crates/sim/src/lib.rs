@@ -1,0 +1,1 @@
+//! IMDS simulator (in progress).
