@@ -1,0 +1,1 @@
+//! The formal model (in progress).
