@@ -1,6 +1,7 @@
 //! Cross-crate tests for credcycle: one integration-test binary, one module per concern.
 
 mod diagram;
+mod imds_sim;
 mod leaks;
 mod props;
 mod scenarios;

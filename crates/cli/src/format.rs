@@ -1,0 +1,166 @@
+//! How credentials are printed: `process` (the AWS CLI's `credential_process` JSON), `env`
+//! (`export` lines for a shell) and `json` (the full record).
+//!
+//! These are the only places where credcycle deliberately writes a secret: to stdout, because the
+//! user asked for it.
+
+use std::fmt::Write as _;
+
+use clap::ValueEnum;
+use credcycle_core::{Credentials, RoleName};
+use serde::Serialize;
+
+/// Output formats of `credcycle get`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Format {
+    /// The `credential_process` JSON: `Version: 1`, `AccessKeyId`, `SecretAccessKey`,
+    /// `SessionToken`, `Expiration` (and `AccountId` when known).
+    #[default]
+    Process,
+    /// `export AWS_ACCESS_KEY_ID=...` lines for a POSIX shell (`eval "$(credcycle get --format env)"`).
+    Env,
+    /// The full record as IMDS gave it, plus the role.
+    Json,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Process<'a> {
+    version: u8,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    session_token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct Record<'a> {
+    role: &'a str,
+    access_key_id: &'a str,
+    secret_access_key: &'a str,
+    token: &'a str,
+    expiration: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_updated: Option<String>,
+    #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<&'a str>,
+}
+
+/// Renders `creds` (of `role`) in `format`, ending with a newline.
+pub(crate) fn render(format: Format, role: &RoleName, creds: &Credentials) -> String {
+    match format {
+        Format::Process => json(&Process {
+            version: 1,
+            access_key_id: creds.access_key_id().as_str(),
+            secret_access_key: creds.secret_access_key().expose_secret(),
+            session_token: creds.session_token().expose_secret(),
+            expiration: creds.expiration().to_rfc3339(),
+            account_id: creds.account_id(),
+        }),
+        Format::Json => json(&Record {
+            role: role.as_str(),
+            access_key_id: creds.access_key_id().as_str(),
+            secret_access_key: creds.secret_access_key().expose_secret(),
+            token: creds.session_token().expose_secret(),
+            expiration: creds.expiration().to_rfc3339(),
+            last_updated: creds.last_updated().map(|t| t.to_rfc3339()),
+            kind: creds.kind(),
+            account_id: creds.account_id(),
+        }),
+        Format::Env => {
+            let mut out = String::new();
+            let mut export = |name: &str, value: &str| {
+                let _ = writeln!(out, "export {name}={}", shell_quote(value));
+            };
+            export("AWS_ACCESS_KEY_ID", creds.access_key_id().as_str());
+            export(
+                "AWS_SECRET_ACCESS_KEY",
+                creds.secret_access_key().expose_secret(),
+            );
+            export("AWS_SESSION_TOKEN", creds.session_token().expose_secret());
+            export(
+                "AWS_CREDENTIAL_EXPIRATION",
+                &creds.expiration().to_rfc3339(),
+            );
+            if let Some(account) = creds.account_id() {
+                export("AWS_ACCOUNT_ID", account);
+            }
+            out
+        }
+    }
+}
+
+fn json(value: &impl Serialize) -> String {
+    // Serializing plain strings into a String cannot fail.
+    let mut text = serde_json::to_string_pretty(value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Single-quotes `value` for a POSIX shell: safe whatever it contains.
+fn shell_quote(value: &str) -> String {
+    format!("'{}'", value.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use credcycle_core::{AccessKeyId, SecretAccessKey, SessionToken, WallTime};
+
+    fn sample() -> (RoleName, Credentials) {
+        let creds = Credentials::new(
+            AccessKeyId::new("ASIAEXAMPLE"),
+            SecretAccessKey::new("se/cr+et".into()),
+            SessionToken::new("to'ken".into()),
+            WallTime::from_unix_secs(1_795_862_471),
+        )
+        .with_kind("AWS-HMAC");
+        (RoleName::new("web").expect("valid"), creds)
+    }
+
+    #[test]
+    fn process_format_is_credential_process_json() {
+        let (role, creds) = sample();
+        let v: serde_json::Value =
+            serde_json::from_str(&render(Format::Process, &role, &creds)).expect("json");
+        assert_eq!(v["Version"], 1);
+        assert_eq!(v["AccessKeyId"], "ASIAEXAMPLE");
+        assert_eq!(v["SecretAccessKey"], "se/cr+et");
+        assert_eq!(v["SessionToken"], "to'ken");
+        assert_eq!(v["Expiration"], "2026-11-28T10:41:11Z");
+        assert!(v.get("AccountId").is_none());
+    }
+
+    #[test]
+    fn env_format_quotes_for_the_shell() {
+        let (role, creds) = sample();
+        let text = render(Format::Env, &role, &creds);
+        assert!(
+            text.contains("export AWS_SESSION_TOKEN='to'\\''ken'\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("export AWS_SECRET_ACCESS_KEY='se/cr+et'\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("export AWS_CREDENTIAL_EXPIRATION='2026-11-28T10:41:11Z'\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn json_format_is_the_full_record() {
+        let (role, creds) = sample();
+        let v: serde_json::Value =
+            serde_json::from_str(&render(Format::Json, &role, &creds)).expect("json");
+        assert_eq!(v["Role"], "web");
+        assert_eq!(v["Token"], "to'ken");
+        assert_eq!(v["Type"], "AWS-HMAC");
+    }
+}
