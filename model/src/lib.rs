@@ -1,1 +1,454 @@
-//! The formal model (in progress).
+//! # credcycle-model: the formal model of the credential lifecycle, and checks of the real code
+//!
+//! Three things live in `model/` (see `docs/model.md`):
+//!
+//! 1. `credcycle.qnt`, the reference specification in Quint: the lifecycle at the level of
+//!    DESIGN.md, with the invariants INV-1..INV-6 and LIVE-1/LIVE-2 under the same ids.
+//! 2. This crate: an exhaustive, depth-bounded search of **the real transition function**
+//!    [`credcycle_core::step`] with [stateright], over an abstracted clock (symbolic time
+//!    jumps relative to the machine's own deadlines, wall-clock jumps) and every IMDS answer.
+//!    The invariants are checked the way the property tests' oracle checks them, from books kept
+//!    beside the machine; every state kind must be reached; the edges taken must be exactly the
+//!    rows of [`credcycle_core::table::TABLE`].
+//! 3. Trace conformance (tests): traces of the Quint spec (`model/traces/*.itf.json`) replayed
+//!    through the same `step`, compared state by state.
+//!
+//! ```
+//! let report = credcycle_model::check(&credcycle_model::CheckConfig { depth: 3, ..Default::default() });
+//! assert!(report.violation.is_none());
+//! println!("{report}");
+//! ```
+
+use core::fmt;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use credcycle_core::table::{self, Edge};
+use credcycle_core::{Policy, StateKind};
+use stateright::{Checker, HasDiscoveries, Model, Property};
+
+pub mod live;
+pub mod world;
+
+pub use world::{Act, Answer, Jump, Lifecycle, Violation, World};
+
+/// What to check, and how far.
+#[derive(Clone, Debug)]
+pub struct CheckConfig {
+    /// Longest path checked, in steps from the initial state (every state reached within this
+    /// many steps is checked; the states one step further are generated but not checked).
+    pub depth: usize,
+    /// The policy of the machine under check.
+    pub policy: Policy,
+    /// The same policy with the model's `role-a` pinned (the SDKs'
+    /// `AWS_EC2_INSTANCE_PROFILE_NAME`), explored too from a second initial state; `None` to
+    /// explore only `policy`. Without it, the two edges that only a pinned role takes (`Idle`
+    /// and `Detached` straight to `Fetching`) are not observed.
+    pub pinned_policy: Option<Policy>,
+    /// Checker threads. With one, the search is deterministic (the same counts every run); with
+    /// more, a depth-bounded search may visit a few states at a different depth.
+    pub threads: usize,
+    /// On a violation, search again with increasing depth for the shortest counterexample.
+    pub minimize: bool,
+}
+
+impl CheckConfig {
+    /// The depth of the default check (`credcycle check`).
+    pub const DEFAULT_DEPTH: usize = 9;
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        Self {
+            depth: Self::DEFAULT_DEPTH,
+            policy: Policy::default(),
+            pinned_policy: Policy::builder()
+                .pinned_role(Some(world::role(false)))
+                .build()
+                .ok(),
+            threads: 1,
+            minimize: true,
+        }
+    }
+}
+
+/// The outcome of one property.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PropertyResult {
+    /// Its name (the invariant's id first, as in the docs).
+    pub name: &'static str,
+    /// `always` or `sometimes`.
+    pub expectation: &'static str,
+    /// Whether it holds (`always`: no counterexample; `sometimes`: an example was found).
+    pub holds: bool,
+}
+
+/// A counterexample, as steps a person can read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Counterexample {
+    /// The property it breaks.
+    pub property: &'static str,
+    /// Whether it was confirmed the shortest (by searching again at every smaller depth).
+    pub minimal: bool,
+    /// One line per step.
+    pub steps: Vec<String>,
+    /// What broke, at the end.
+    pub detail: String,
+}
+
+/// What a check found.
+#[derive(Clone, Debug)]
+pub struct CheckReport {
+    /// The depth bound.
+    pub depth: usize,
+    /// Transitions computed (states generated, duplicates included).
+    pub states: usize,
+    /// Distinct states.
+    pub unique_states: usize,
+    /// The deepest state generated (the initial state is at depth 1).
+    pub max_depth: usize,
+    /// Every property, in order.
+    pub properties: Vec<PropertyResult>,
+    /// Edges taken by the real `step` (quiet self-loops included).
+    pub edges: BTreeSet<Edge>,
+    /// Rows of `TABLE` never taken.
+    pub unobserved_rows: Vec<Edge>,
+    /// The first counterexample, if any property failed.
+    pub violation: Option<Counterexample>,
+    /// How long the check took. Nothing in `model` reads a clock (DESIGN.md): [`check`] leaves
+    /// this zero and the caller (the CLI) measures and fills it in; it is printed when set.
+    pub elapsed: Duration,
+}
+
+impl CheckReport {
+    /// Whether everything held: no counterexample, every state kind reached, every table row
+    /// taken.
+    #[must_use]
+    pub fn ok(&self) -> bool {
+        self.properties.iter().all(|p| p.holds) && self.unobserved_rows.is_empty()
+    }
+}
+
+impl fmt::Display for CheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "exhaustive check of credcycle_core::step, depth {}: {} states explored, {} unique, max depth {}{}",
+            self.depth,
+            self.states,
+            self.unique_states,
+            self.max_depth,
+            if self.elapsed.is_zero() {
+                String::new()
+            } else {
+                format!(", {:.1} s", self.elapsed.as_secs_f64())
+            }
+        )?;
+        let always: Vec<_> = self
+            .properties
+            .iter()
+            .filter(|p| p.expectation == "always")
+            .collect();
+        for p in &always {
+            writeln!(
+                f,
+                "  always    {:<32} {}",
+                p.name,
+                if p.holds { "holds" } else { "VIOLATED" }
+            )?;
+        }
+        let reached: Vec<_> = self
+            .properties
+            .iter()
+            .filter(|p| p.expectation == "sometimes")
+            .collect();
+        let missing: Vec<_> = reached
+            .iter()
+            .filter(|p| !p.holds)
+            .map(|p| p.name)
+            .collect();
+        writeln!(
+            f,
+            "  sometimes every state kind reached      {}",
+            if missing.is_empty() {
+                format!("yes ({} of {})", reached.len(), reached.len())
+            } else {
+                format!("NO: not reached {}", missing.join(", "))
+            }
+        )?;
+        let rows: BTreeSet<_> = self
+            .edges
+            .iter()
+            .filter(|e| table::TABLE.contains(e))
+            .collect();
+        writeln!(
+            f,
+            "  edges     {} of {} table rows taken, none outside the table{}",
+            rows.len(),
+            table::TABLE.len(),
+            if self.unobserved_rows.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; NOT TAKEN: {}",
+                    self.unobserved_rows
+                        .iter()
+                        .map(|e| format!(
+                            "{} --{}/{}--> {}",
+                            e.from,
+                            e.input.name(),
+                            e.rule.id(),
+                            e.to
+                        ))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+        )?;
+        if let Some(c) = &self.violation {
+            writeln!(
+                f,
+                "{} counterexample for {} ({} steps):",
+                if c.minimal { "minimal" } else { "a" },
+                c.property,
+                c.steps.len()
+            )?;
+            for (i, s) in c.steps.iter().enumerate() {
+                writeln!(f, "  {:>2}. {s}", i + 1)?;
+            }
+            writeln!(f, "  => {}", c.detail)?;
+        }
+        Ok(())
+    }
+}
+
+/// The stateright model: the real `step` inside a [`World`].
+impl Model for Lifecycle {
+    type State = World;
+    type Action = Act;
+
+    fn init_states(&self) -> Vec<World> {
+        self.inits()
+    }
+
+    fn actions(&self, state: &World, actions: &mut Vec<Act>) {
+        self.actions_of(state, actions);
+    }
+
+    fn next_state(&self, state: &World, action: Act) -> Option<World> {
+        self.apply(state, &action).map(|(w, _)| w)
+    }
+
+    fn properties(&self) -> Vec<Property<Self>> {
+        vec![
+            Property::always("INV-1 no expired hand-out", |_, w| {
+                broken(w) != Some("INV-1")
+            }),
+            Property::always("INV-2 no revoked hand-out", |_, w| {
+                broken(w) != Some("INV-2")
+            }),
+            Property::always("INV-3 single flight", |_, w| broken(w) != Some("INV-3")),
+            Property::always("INV-4 no hammering", |_, w| broken(w) != Some("INV-4")),
+            Property::always("INV-5 no regression", |_, w| broken(w) != Some("INV-5")),
+            Property::always("INV-6 totality, determinism", |_, w| {
+                broken(w) != Some("INV-6")
+            }),
+            Property::always("TABLE every edge in the table", |_, w| {
+                broken(w) != Some("TABLE")
+            }),
+            Property::always("LIVE-1 recovery (bounded)", |m, w| {
+                live::live_1(m, w).is_ok()
+            }),
+            Property::always("LIVE-2 continuity (bounded)", |m, w| {
+                live::live_2(m, w).is_ok()
+            }),
+            Property::sometimes("Idle", |_, w: &World| w.core.kind() == StateKind::Idle),
+            Property::sometimes("Discovering", |_, w: &World| {
+                w.core.kind() == StateKind::Discovering
+            }),
+            Property::sometimes("Fetching", |_, w: &World| {
+                w.core.kind() == StateKind::Fetching
+            }),
+            Property::sometimes("Fresh", |_, w: &World| w.core.kind() == StateKind::Fresh),
+            Property::sometimes("Refreshing", |_, w: &World| {
+                w.core.kind() == StateKind::Refreshing
+            }),
+            Property::sometimes("BackingOff", |_, w: &World| {
+                w.core.kind() == StateKind::BackingOff
+            }),
+            Property::sometimes("Unavailable", |_, w: &World| {
+                w.core.kind() == StateKind::Unavailable
+            }),
+            Property::sometimes("Detached", |_, w: &World| {
+                w.core.kind() == StateKind::Detached
+            }),
+            Property::sometimes("Stopped", |_, w: &World| {
+                w.core.kind() == StateKind::Stopped
+            }),
+        ]
+    }
+}
+
+fn broken(w: &World) -> Option<&'static str> {
+    w.violation.as_ref().map(|v| v.id)
+}
+
+/// Runs the exhaustive check.
+#[must_use]
+pub fn check(config: &CheckConfig) -> CheckReport {
+    let model = Lifecycle::new(config.policy.clone(), config.pinned_policy.clone());
+    let edges = std::sync::Arc::clone(&model.edges);
+    let checker = model
+        .checker()
+        .threads(config.threads.max(1))
+        .target_max_depth(config.depth + 2)
+        .spawn_bfs()
+        .join();
+    let discoveries = checker.discoveries();
+    let properties: Vec<PropertyResult> = checker
+        .model()
+        .properties()
+        .iter()
+        .map(|p| {
+            let found = discoveries.contains_key(p.name);
+            let always = p.expectation == stateright::Expectation::Always;
+            PropertyResult {
+                name: p.name,
+                expectation: if always { "always" } else { "sometimes" },
+                holds: found != always,
+            }
+        })
+        .collect();
+    let mut violation = None;
+    if let Some(p) = properties
+        .iter()
+        .find(|p| p.expectation == "always" && !p.holds)
+        && let Some(path) = discoveries.get(p.name)
+    {
+        let path = path.clone().into_vec();
+        let pinned = path.first().is_some_and(|(w, _)| w.pinned);
+        let mut best = (
+            pinned,
+            path.into_iter().filter_map(|(_, a)| a).collect::<Vec<_>>(),
+        );
+        let mut minimal = false;
+        if config.minimize {
+            for d in 0..best.1.len() {
+                if let Some(shorter) = shortest(config, p.name, d) {
+                    best = shorter;
+                    minimal = true;
+                    break;
+                }
+            }
+            minimal = minimal || best.1.is_empty();
+        }
+        violation = Some(explain(config, p.name, &best, minimal));
+    }
+    let edges = edges.lock().map(|e| e.clone()).unwrap_or_default();
+    let unobserved_rows = table::TABLE
+        .iter()
+        .filter(|e| !edges.contains(e))
+        .copied()
+        .collect();
+    CheckReport {
+        depth: config.depth,
+        states: checker.state_count(),
+        unique_states: checker.unique_state_count(),
+        max_depth: checker.max_depth(),
+        properties,
+        edges,
+        unobserved_rows,
+        violation,
+        elapsed: Duration::ZERO,
+    }
+}
+
+/// A counterexample to `property` of exactly `depth` steps, if there is one (single-threaded,
+/// so the same one every time).
+fn shortest(
+    config: &CheckConfig,
+    property: &'static str,
+    depth: usize,
+) -> Option<(bool, Vec<Act>)> {
+    let model = Lifecycle::new(config.policy.clone(), config.pinned_policy.clone());
+    let checker = model
+        .checker()
+        .threads(1)
+        .target_max_depth(depth + 2)
+        .finish_when(HasDiscoveries::AnyFailures)
+        .spawn_bfs()
+        .join();
+    checker.discovery(property).map(|p| {
+        let path = p.into_vec();
+        let pinned = path.first().is_some_and(|(w, _)| w.pinned);
+        (pinned, path.into_iter().filter_map(|(_, a)| a).collect())
+    })
+}
+
+/// Replays `actions` from the initial world and describes every step.
+fn explain(
+    config: &CheckConfig,
+    property: &'static str,
+    path: &(bool, Vec<Act>),
+    minimal: bool,
+) -> Counterexample {
+    let model = Lifecycle::new(config.policy.clone(), config.pinned_policy.clone());
+    let (pinned, actions) = path;
+    let mut w = model.init(*pinned);
+    let mut steps = Vec::new();
+    if *pinned {
+        steps.push("(with role-a pinned)".to_string());
+    }
+    let mut t = 0u64;
+    for a in actions {
+        let Some((next, info)) = model.apply(&w, a) else {
+            steps.push(format!("{a}: does not apply (the model changed?)"));
+            break;
+        };
+        t += info.elapsed_ms;
+        let mut line = format!("[t+{}] {a}", world::human(t));
+        if let (Some(input), Some(rule)) = (info.input, info.rule) {
+            line.push_str(&format!(
+                " -> {} {rule}: {} -> {}",
+                input.name(),
+                info.kinds.0,
+                info.kinds.1
+            ));
+        }
+        if !info.actions.is_empty() {
+            line.push_str(&format!("; {}", info.actions.join("; ")));
+        }
+        if let Some(k) = &info.handout {
+            line.push_str(&format!("; serves {k}"));
+        }
+        steps.push(line);
+        w = next;
+    }
+    let m = &model;
+    let detail = match &w.violation {
+        Some(v) => v.to_string(),
+        None => live::live_1(m, &w)
+            .and_then(|()| live::live_2(m, &w))
+            .err()
+            .map_or_else(
+                || format!("{property} violated"),
+                |e| format!("{property} violated: {e}"),
+            ),
+    };
+    Counterexample {
+        property,
+        minimal,
+        steps,
+        detail,
+    }
+}
+
+/// The edges the check observed, grouped by rule (for docs and debugging).
+#[must_use]
+pub fn edges_by_rule(edges: &BTreeSet<Edge>) -> BTreeMap<&'static str, usize> {
+    let mut out = BTreeMap::new();
+    for e in edges {
+        *out.entry(e.rule.id()).or_insert(0) += 1;
+    }
+    out
+}

@@ -1,0 +1,287 @@
+//! Liveness as bounded response. Stateright's `eventually` needs terminal states, and this
+//! model has none, so LIVE-1 and LIVE-2 are `always` properties whose condition runs the real
+//! [`step`] forward from the state under check, in a healthy environment that keeps the
+//! caller's side of the contract (answer requests, tick no later than `poll_timeout`), and
+//! bounds how long the response takes.
+
+use core::time::Duration;
+
+use credcycle_core::{
+    AccessKeyId, Input, Jitter, MonoTime, Now, Phase, Policy, Request, Rule, ServeMode, State,
+    StateKind, WallTime, step,
+};
+
+use crate::world::{
+    LONG_LIFETIME, Lifecycle, MONO0, Sent, WALL0, World, credentials, human, human_signed, ms, role,
+};
+
+/// How many steps a bounded-response run may take before it is declared stuck.
+const MAX_STEPS: usize = 2_000;
+
+/// A healthy IMDS, as far as a bounded-response run needs one.
+struct Healthy<'a> {
+    policy: &'a Policy,
+    core: State,
+    /// Monotonic time elapsed since the start of the run, in ms.
+    t: u64,
+    skew_ms: i64,
+    issued: u64,
+    jitter: Jitter,
+}
+
+impl Healthy<'_> {
+    fn now(&self) -> Now {
+        Now::new(
+            MonoTime::from_millis(MONO0.as_millis() + self.t),
+            WALL0.offset_millis(self.skew_ms + self.t as i64),
+        )
+    }
+
+    fn true_wall(&self) -> WallTime {
+        WALL0.offset_millis(self.t as i64)
+    }
+
+    fn feed(&mut self, input: &Input) -> Rule {
+        let t = step(&self.core, input, self.now(), self.jitter, self.policy);
+        self.core = t.state;
+        t.rule
+    }
+
+    fn served(&self) -> Option<ServeMode> {
+        let held = self.core.held.as_ref()?;
+        held.serve_mode(self.now(), self.core.failing(), self.policy)
+    }
+
+    fn fresh_set(&mut self, lifetime: Duration) -> Sent {
+        self.issued += 1;
+        Sent {
+            key: AccessKeyId::new(format!("HEALTHY{}", self.issued)),
+            expiration: self.true_wall().saturating_add(lifetime),
+        }
+    }
+
+    fn jump_to(&mut self, at: MonoTime) {
+        self.t = self.t.max(at.as_millis().saturating_sub(MONO0.as_millis()));
+    }
+}
+
+/// LIVE-1 (recovery) from `w`: once IMDS answers healthily (with either role attached), usable
+/// credentials are available within two refusing backoff caps — one for the attempt that failed
+/// last, one more when the role changed meanwhile (the 404 on the old role's path is itself a
+/// failed attempt). A port of `Harness::recover`, with the largest jitter (the longest delays).
+///
+/// # Errors
+///
+/// Why the bound was missed.
+pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
+    if w.violation.is_some() || w.core.kind() == StateKind::Stopped {
+        return Ok(());
+    }
+    let limit = m.pol(w.pinned).backoff_cap_refusing() * 2;
+    // A pinned machine recovers only when its role is the one attached.
+    let roles: &[bool] = if w.pinned { &[false] } else { &[false, true] };
+    for &attached in roles {
+        let mut h = Healthy {
+            policy: m.pol(w.pinned),
+            core: w.core.clone(),
+            t: 0,
+            skew_ms: w.skew_ms,
+            issued: 0,
+            jitter: Jitter::ONE,
+        };
+        let took = recover(&mut h, attached, limit);
+        if took.is_none_or(|t| t > ms(limit)) {
+            return Err(format!(
+                "with role-{} attached and IMDS healthy, no usable credentials within {} (state now {}, {:?})",
+                if attached { 'b' } else { 'a' },
+                human(ms(limit)),
+                h.core.kind(),
+                took.map(human)
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn recover(h: &mut Healthy<'_>, attached: bool, limit: Duration) -> Option<u64> {
+    for _ in 0..MAX_STEPS {
+        h.feed(&Input::Demand);
+        if h.served().is_some() {
+            return Some(h.t);
+        }
+        if let Some((id, request)) = h.core.outstanding() {
+            let request = request.clone();
+            let input = match request {
+                Request::DiscoverRole => Input::RoleReply {
+                    id,
+                    result: Ok(role(attached)),
+                },
+                Request::FetchCredentials(r) if r == role(attached) => {
+                    let set = h.fresh_set(LONG_LIFETIME);
+                    Input::CredentialsReply {
+                        id,
+                        result: Ok(credentials(&set)),
+                    }
+                }
+                Request::FetchCredentials(_) => Input::CredentialsReply {
+                    id,
+                    result: Err(credcycle_core::ImdsFailure::RoleNotFound),
+                },
+            };
+            h.feed(&input);
+            continue;
+        }
+        match h.core.next_deadline(h.policy) {
+            Some(at) if at.as_millis().saturating_sub(MONO0.as_millis()) <= ms(limit) => {
+                h.jump_to(at);
+                h.feed(&Input::Tick);
+            }
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// LIVE-2 (continuity) from `w`: if the machine holds a set it received with agreeing clocks,
+/// serves it, and nothing failed, then a healthy IMDS that rotates 5 minutes before expiry and
+/// answers within a second keeps usable credentials available at every instant until the next
+/// set is accepted (one whole refresh cycle, with its not-rotated answers). Checked with a
+/// middle and the largest jitter (jitter 0 makes every backoff delay the retry floor: correct,
+/// but thousands of steps to simulate).
+///
+/// # Errors
+///
+/// Where the first gap appeared.
+pub fn live_2(m: &Lifecycle, w: &World) -> Result<(), String> {
+    if !live_2_applies(m, w) {
+        return Ok(());
+    }
+    for jitter in [Jitter::HALF, Jitter::ONE] {
+        continuity(m, w, jitter)?;
+    }
+    Ok(())
+}
+
+/// The premise of LIVE-2 in `w`.
+#[must_use]
+pub fn live_2_applies(m: &Lifecycle, w: &World) -> bool {
+    if w.violation.is_some() || w.skew_ms != 0 || w.core.kind() != StateKind::Fresh {
+        return false;
+    }
+    let Some(held) = &w.core.held else {
+        return false;
+    };
+    let now = Lifecycle::now(w);
+    // Received with agreeing clocks: the monotonic deadline is early by at most the time the
+    // request took (never late, never an hour off).
+    let slack = (held.expiration.as_unix_millis() - now.wall.as_unix_millis())
+        - (held.deadline.as_millis() as i64 - now.mono.as_millis() as i64);
+    let latency_ok = (0..=ms(m.pol(w.pinned).request_timeout()) as i64).contains(&slack);
+    // The caller kept its side so far: the refresh point is still ahead (a caller that slept
+    // through it is outside the premise; INV-1 still holds for it, LIVE-2 cannot).
+    let on_time = matches!(w.core.phase, Phase::Waiting { until } if until > now.mono);
+    latency_ok && on_time && held.serve_mode(now, false, m.pol(w.pinned)) == Some(ServeMode::Normal)
+}
+
+fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
+    const ROTATE_BEFORE: Duration = Duration::from_secs(5 * 60);
+    const LATENCY: u64 = 1_000;
+    let Some(held) = &w.core.held else {
+        return Ok(());
+    };
+    let first = held.access_key_id.clone();
+    let lifetime = if held.expiration.saturating_duration_since(WALL0) > Duration::from_secs(3600) {
+        LONG_LIFETIME
+    } else {
+        crate::world::SHORT_LIFETIME
+    };
+    let mut current = Sent {
+        key: first.clone(),
+        expiration: held.expiration,
+    };
+    let mut h = Healthy {
+        policy: m.pol(w.pinned),
+        core: w.core.clone(),
+        t: 0,
+        skew_ms: 0,
+        issued: 0,
+        jitter,
+    };
+    let mut pending: Option<u64> = None;
+    let gap = |h: &Healthy<'_>, what: &str| {
+        format!(
+            "no usable credentials {} after the start ({what}; jitter {:?}, state {}, held expires {})",
+            human(h.t),
+            jitter.raw(),
+            h.core.kind(),
+            h.core
+                .held
+                .as_ref()
+                .map(|x| human_signed(
+                    x.expiration.as_unix_millis() - h.now().wall.as_unix_millis()
+                ))
+                .unwrap_or_else(|| "-".into()),
+        )
+    };
+    for _ in 0..MAX_STEPS {
+        let next = match pending {
+            Some(at) => at,
+            None => match h.core.next_deadline(m.pol(w.pinned)) {
+                Some(at) => at.as_millis().saturating_sub(MONO0.as_millis()).max(h.t),
+                None => return Err(gap(&h, "no deadline")),
+            },
+        };
+        // Probe just before the state changes, when the credentials are at their oldest.
+        if next > h.t {
+            h.t = next - 1;
+            if h.served().is_none() {
+                return Err(gap(&h, "just before the next event"));
+            }
+            h.t = next;
+        }
+        if h.served().is_none() {
+            return Err(gap(&h, "at the next event"));
+        }
+        if pending.take().is_some() {
+            let Some((id, request)) = h.core.outstanding() else {
+                continue;
+            };
+            let input = match request.clone() {
+                Request::DiscoverRole => Input::RoleReply {
+                    id,
+                    result: Ok(h.core.role.clone().unwrap_or_else(|| role(false))),
+                },
+                Request::FetchCredentials(_) => {
+                    if h.true_wall() >= current.expiration.saturating_sub(ROTATE_BEFORE) {
+                        current = h.fresh_set(lifetime);
+                    }
+                    Input::CredentialsReply {
+                        id,
+                        result: Ok(credentials(&current)),
+                    }
+                }
+            };
+            let rule = h.feed(&input);
+            if h.served().is_none() {
+                return Err(gap(&h, "after an answer"));
+            }
+            if rule == Rule::Accept
+                && h.core
+                    .held
+                    .as_ref()
+                    .is_some_and(|x| x.access_key_id != first)
+            {
+                return Ok(());
+            }
+        } else {
+            h.feed(&Input::Tick);
+            if h.served().is_none() {
+                return Err(gap(&h, "after a tick"));
+            }
+        }
+        if matches!(h.core.phase, Phase::Requesting { .. }) && pending.is_none() {
+            pending = Some(h.t + LATENCY);
+        }
+    }
+    Err(gap(&h, "no new set accepted within the step bound"))
+}

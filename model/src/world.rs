@@ -1,0 +1,1172 @@
+//! The world the exhaustive check explores: the core's real [`State`], the environment around it
+//! (an IMDS that may answer anything, the client's clocks) and an oracle's books, all in one
+//! hashable value.
+//!
+//! # Time is relative
+//!
+//! Every time in a [`World`] is stored relative to "now": the monotonic clock always reads
+//! [`MONO0`] and the true wall clock [`WALL0`] (the client's wall clock reads `WALL0 + skew`).
+//! When time passes by `d`, every stored instant is moved back by `d` instead. Two histories
+//! that leave the machine in the same situation *relative to now* are then the same state, which
+//! is what makes exhaustive search possible: [`step`] is invariant under such a translation (its
+//! arithmetic only compares instants and adds durations; nothing comes near saturation so far
+//! from both ends of the `u64`/`i64` ranges).
+//!
+//! # Canonical form
+//!
+//! After every action the world is put in a canonical form ([`Lifecycle::canonicalize`]): data
+//! that no later step can read is erased or clamped, so that it does not split states. Each
+//! rewrite is justified where it is made; none changes what [`step`] or the oracle will do from
+//! that state on.
+
+use core::fmt;
+use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::{Arc, Mutex};
+
+use credcycle_core::table::{self, Edge};
+use credcycle_core::{
+    AccessKeyId, Action, Credentials, Event, Failure, ImdsFailure, Input, InputKind, Jitter,
+    MonoTime, Now, Phase, Policy, Request, RequestId, RoleName, Rule, SecretAccessKey, ServeMode,
+    SessionToken, State, StateKind, Transition, WallTime, step,
+};
+
+/// The monotonic clock's reading "now", in every world (far from zero, so that nothing the
+/// machine computes saturates at the epoch).
+pub const MONO0: MonoTime = MonoTime::from_millis(1_000_000_000_000);
+/// The true wall clock's reading "now", in every world (2026-11-28T10:41:11Z).
+pub const WALL0: WallTime = WallTime::from_unix_secs(1_795_862_471);
+/// The id the next request gets, in every world (ids are shifted like times).
+const NEXT_ID: u64 = 1_000;
+/// The access key id a caller reports when it reports a key that was never issued.
+pub const NEVER_ISSUED: &str = "ASIANEVERISSUED";
+/// What a revoked key that can never arrive again is renamed to.
+const DEAD: &str = "DEAD";
+/// How far the client's wall clock may be from the true one.
+pub const MAX_SKEW_MS: i64 = 3_600_000;
+/// Lifetime of the long-lived sets the model's IMDS issues.
+pub const LONG_LIFETIME: Duration = Duration::from_secs(6 * 3600);
+/// Lifetime of the short-lived sets (a chained role, a test rig).
+pub const SHORT_LIFETIME: Duration = Duration::from_secs(15 * 60);
+
+/// The two roles an instance profile may carry in the model.
+#[must_use]
+pub fn role(b: bool) -> RoleName {
+    // Both names are valid role names; the fallback is never taken.
+    RoleName::new(if b { "role-b" } else { "role-a" }).unwrap_or_else(|_| unreachable_role())
+}
+
+#[cold]
+fn unreachable_role() -> RoleName {
+    RoleName::new("role").unwrap_or_else(|_| unreachable_role())
+}
+
+/// A set IMDS sent: its key id and `Expiration` (on the true wall clock, relative to now).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Sent {
+    /// Its access key id.
+    pub key: AccessKeyId,
+    /// Its `Expiration`.
+    pub expiration: WallTime,
+}
+
+/// An invariant the oracle saw broken.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Violation {
+    /// The invariant's id: `INV-1`.. `INV-6`, or `TABLE` for an edge missing from the table.
+    pub id: &'static str,
+    /// What happened.
+    pub detail: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} violated: {}", self.id, self.detail)
+    }
+}
+
+/// The oracle's books, kept from what went in and out of the machine (a port of the oracle of
+/// `credcycle_core::testing`), never read from the machine's state.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Books {
+    /// Monotonic deadline of each accepted set, computed independently (INV-1).
+    pub deadlines: BTreeMap<(AccessKeyId, WallTime), MonoTime>,
+    /// Keys that must never be handed out again (INV-2).
+    pub revoked: BTreeSet<AccessKeyId>,
+    /// Keys accepted since the last removal was observed (revoked when one is).
+    pub accepted_since_removal: BTreeSet<AccessKeyId>,
+    /// Outstanding requests: id and when they were issued (INV-3).
+    pub outstanding: Vec<(RequestId, MonoTime)>,
+    /// When the last failed attempt was answered, while it still constrains a request (INV-4).
+    pub last_failure: Option<MonoTime>,
+    /// The latest `Expiration` handed out since the last role removal (INV-5).
+    pub last_handed_out: Option<WallTime>,
+}
+
+/// One state of the exhaustive search.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct World {
+    /// The real machine's state (times relative to now).
+    pub core: State,
+    /// The client's wall clock minus the true one, in ms (within +-[`MAX_SKEW_MS`]).
+    pub skew_ms: i64,
+    /// The last sets IMDS sent, oldest first (at most two): what a replay sends again.
+    pub sent: Vec<Sent>,
+    /// The last request the machine made, until it is answered (it may have been abandoned).
+    pub pending: Option<(RequestId, Request)>,
+    /// The oracle's books.
+    pub books: Books,
+    /// Whether the machine runs with a pinned role (`role-a`, the SDKs'
+    /// `AWS_EC2_INSTANCE_PROFILE_NAME`): it then never lists roles.
+    pub pinned: bool,
+    /// The first invariant broken on the way here; nothing is explored past it.
+    pub violation: Option<Violation>,
+}
+
+/// How IMDS answers the pending request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Answer {
+    /// Listing: this role is attached (`false`: role-a, `true`: role-b).
+    Role(bool),
+    /// A brand-new set, valid for [`LONG_LIFETIME`] (success).
+    Fresh,
+    /// A brand-new set, valid for [`SHORT_LIFETIME`] (success, short tier).
+    FreshShort,
+    /// The set sent last time, again (not rotated).
+    Same,
+    /// The set sent the time before last (a replay, perhaps of another role).
+    Older,
+    /// A set that expired a second ago (stale).
+    Expired,
+    /// A set valid for half the expiry margin (too short-lived).
+    TooShort,
+    /// A set valid for exactly the expiry margin (the boundary: too short-lived, just).
+    AtMargin,
+    /// 404 on the role's credentials path (role removed or changed).
+    RoleGone,
+    /// 404 on the listing, or "no instance profile" on the credentials path.
+    NoProfile,
+    /// An IMDS failure of each class.
+    Fail(ImdsFailure),
+}
+
+/// What may happen next.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Act {
+    /// A caller wants credentials.
+    Demand(Jitter),
+    /// A tick, now.
+    Tick(Jitter),
+    /// Time passes to the machine's next deadline, then a tick (a caller keeping the contract).
+    Wake(Jitter),
+    /// Time passes, with nothing else happening: a symbolic jump.
+    Wait(Jump, u64),
+    /// The client's wall clock alone jumps by this many ms.
+    JumpWall(i64),
+    /// IMDS answers the pending request.
+    Answer(Answer, Jitter),
+    /// A reply with a made-up id that is not outstanding.
+    StaleReply,
+    /// A caller reports the held key rejected (`true`), or a key never issued.
+    Invalidate(bool),
+    /// Shut down.
+    Shutdown,
+    /// A tick with a monotonic time 1 ms before the latest one seen.
+    Regress,
+}
+
+/// The symbolic time jumps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Jump {
+    /// The retry floor: a small step, to probe backoff gates and "before refresh".
+    Floor,
+    /// Up to 1 ms before the machine's next deadline (the worst moment to be asked).
+    BeforeDeadline,
+    /// To the machine's next deadline, without a tick.
+    ToDeadline,
+    /// To the last instant the held set is servable on the wall clock.
+    LastWall,
+    /// To the first instant the held set is no longer servable on the wall clock.
+    PastWall,
+    /// To the first instant the held set is no longer servable on the monotonic clock.
+    PastMono,
+    /// One second past the held set's `Expiration` (on the client's wall clock): a caller that
+    /// slept through everything.
+    PastExpiry,
+}
+
+/// Information about one step, for traces and edge checks.
+#[derive(Clone, Debug)]
+pub struct StepInfo {
+    /// The input fed to the machine, if any.
+    pub input: Option<InputKind>,
+    /// The rule that fired, if an input was fed.
+    pub rule: Option<Rule>,
+    /// The state kinds before and after.
+    pub kinds: (StateKind, StateKind),
+    /// How much time passed.
+    pub elapsed_ms: u64,
+    /// The actions the machine emitted, formatted.
+    pub actions: Vec<String>,
+    /// Whether a hand-out was possible after the step, and of which key.
+    pub handout: Option<String>,
+}
+
+/// The model: the policies, and where to record the edges seen.
+#[derive(Debug)]
+pub struct Lifecycle {
+    /// The machine's policy.
+    pub policy: Policy,
+    /// A policy that pins `role-a`, for the worlds that start pinned (if any).
+    pub pinned_policy: Option<Policy>,
+    /// Edges `(from, input, to, rule)` taken by the real `step`.
+    pub edges: Arc<Mutex<BTreeSet<Edge>>>,
+    /// The largest failure count that still changes behaviour (see [`Lifecycle::canonicalize`]).
+    failure_cap: u32,
+}
+
+impl Lifecycle {
+    /// A model of the machine under `policy`, and also under `pinned_policy` (which should be
+    /// the same policy with `role-a` pinned) if given.
+    #[must_use]
+    pub fn new(policy: Policy, pinned_policy: Option<Policy>) -> Self {
+        // Past this many failures in a row the uncapped backoff exceeds both caps, so one more
+        // failure changes nothing but the count.
+        let cap = policy
+            .backoff_cap_serving()
+            .max(policy.backoff_cap_refusing());
+        let mut failure_cap = 1u32;
+        while failure_cap < 40
+            && policy
+                .backoff_base()
+                .saturating_mul(1u32 << (failure_cap - 1).min(31))
+                < cap
+        {
+            failure_cap += 1;
+        }
+        Self {
+            policy,
+            pinned_policy,
+            edges: Arc::new(Mutex::new(BTreeSet::new())),
+            failure_cap: failure_cap + 1,
+        }
+    }
+
+    /// The policy of the machine in a world with `pinned` set or not.
+    #[must_use]
+    pub fn pol(&self, pinned: bool) -> &Policy {
+        match &self.pinned_policy {
+            Some(p) if pinned => p,
+            _ => &self.policy,
+        }
+    }
+
+    /// The client's clocks in `w`.
+    #[must_use]
+    pub fn now(w: &World) -> Now {
+        Now::new(MONO0, WALL0.offset_millis(w.skew_ms))
+    }
+
+    /// The initial worlds: without a pinned role, and with one if there is a pinned policy.
+    #[must_use]
+    pub fn inits(&self) -> Vec<World> {
+        let mut out = vec![self.init(false)];
+        if self.pinned_policy.is_some() {
+            out.push(self.init(true));
+        }
+        out
+    }
+
+    /// The initial world: the machine idle, nothing sent, clocks agreeing; with or without a
+    /// pinned role.
+    #[must_use]
+    pub fn init(&self, pinned: bool) -> World {
+        let mut w = World {
+            core: State::new(self.pol(pinned)),
+            skew_ms: 0,
+            sent: Vec::new(),
+            pending: None,
+            books: Books::default(),
+            pinned,
+            violation: None,
+        };
+        self.canonicalize(&mut w);
+        w
+    }
+
+    /// Every action possible in `w`, in a fixed order.
+    pub fn actions_of(&self, w: &World, out: &mut Vec<Act>) {
+        let policy = self.pol(w.pinned);
+        if w.violation.is_some() {
+            return;
+        }
+        let requesting = matches!(w.core.phase, Phase::Requesting { .. });
+        // Jitter is used only to plan a refresh or a backoff, which happens only in a step that
+        // answers or abandons a request: elsewhere one value is enough.
+        let jitters: &[Jitter] = if requesting {
+            &[Jitter::ZERO, Jitter::HALF, Jitter::ONE]
+        } else {
+            &[Jitter::ZERO]
+        };
+        for &j in jitters {
+            out.push(Act::Demand(j));
+        }
+        for &j in jitters {
+            out.push(Act::Tick(j));
+        }
+        if w.core.next_deadline(policy).is_some() {
+            for &j in jitters {
+                out.push(Act::Wake(j));
+            }
+        }
+        for (jump, ms) in self.jumps(w) {
+            out.push(Act::Wait(jump, ms));
+        }
+        for d in [-MAX_SKEW_MS, MAX_SKEW_MS] {
+            if (w.skew_ms + d).abs() <= MAX_SKEW_MS {
+                out.push(Act::JumpWall(d));
+            }
+        }
+        if let Some((_, request)) = &w.pending {
+            for answer in self.answers(w, request) {
+                for &j in jitters {
+                    out.push(Act::Answer(answer.clone(), j));
+                }
+            }
+        }
+        out.push(Act::StaleReply);
+        out.push(Act::Invalidate(false));
+        if w.core.held.is_some() {
+            out.push(Act::Invalidate(true));
+        }
+        out.push(Act::Shutdown);
+        out.push(Act::Regress);
+    }
+
+    fn answers(&self, w: &World, request: &Request) -> Vec<Answer> {
+        let fails = [
+            ImdsFailure::Timeout,
+            ImdsFailure::ConnectionRefused,
+            ImdsFailure::HttpStatus(500),
+            ImdsFailure::Malformed,
+            ImdsFailure::NotSuccess {
+                code: "AssumeRoleUnauthorizedAccess".into(),
+            },
+        ];
+        let mut out = match request {
+            Request::DiscoverRole => vec![Answer::Role(false), Answer::Role(true)],
+            Request::FetchCredentials(_) => {
+                let mut v = vec![Answer::Fresh, Answer::FreshShort];
+                if !w.sent.is_empty() {
+                    v.push(Answer::Same);
+                }
+                if w.sent.len() >= 2 {
+                    v.push(Answer::Older);
+                }
+                v.extend([
+                    Answer::Expired,
+                    Answer::TooShort,
+                    Answer::AtMargin,
+                    Answer::RoleGone,
+                ]);
+                v
+            }
+        };
+        out.push(Answer::NoProfile);
+        out.extend(fails.into_iter().map(Answer::Fail));
+        out
+    }
+
+    /// The symbolic jumps from `w`: positive, distinct, in a fixed order.
+    fn jumps(&self, w: &World) -> Vec<(Jump, u64)> {
+        let policy = self.pol(w.pinned);
+        let now = Self::now(w);
+        let margin = ms(policy.expiry_margin()) as i64;
+        let mut out: Vec<(Jump, i64)> = vec![(Jump::Floor, ms(policy.retry_floor()) as i64)];
+        if let Some(at) = w.core.next_deadline(policy) {
+            let d = mono_diff(at, now.mono);
+            out.push((Jump::BeforeDeadline, d - 1));
+            out.push((Jump::ToDeadline, d));
+        }
+        if let Some(h) = &w.core.held {
+            let wall_left = h.expiration.as_unix_millis() - now.wall.as_unix_millis();
+            out.push((Jump::LastWall, wall_left - margin));
+            out.push((Jump::PastWall, wall_left - margin + 1));
+            out.push((Jump::PastMono, mono_diff(h.deadline, now.mono) - margin + 1));
+            out.push((Jump::PastExpiry, wall_left + 1_000));
+        }
+        let mut seen = BTreeSet::new();
+        out.into_iter()
+            .filter(|&(_, d)| d > 0 && seen.insert(d))
+            .map(|(j, d)| (j, d as u64))
+            .collect()
+    }
+
+    /// The world after `act`, with what happened; `None` if `act` does not apply.
+    #[must_use]
+    pub fn apply(&self, w: &World, act: &Act) -> Option<(World, StepInfo)> {
+        let policy = self.pol(w.pinned);
+        let mut next = w.clone();
+        let mut info = StepInfo {
+            input: None,
+            rule: None,
+            kinds: (w.core.kind(), w.core.kind()),
+            elapsed_ms: 0,
+            actions: Vec::new(),
+            handout: None,
+        };
+        let result = match act {
+            Act::Demand(j) => self.input(&mut next, Input::Demand, *j, 0, &mut info),
+            Act::Tick(j) => self.input(&mut next, Input::Tick, *j, 0, &mut info),
+            Act::Wake(j) => {
+                let at = w.core.next_deadline(policy)?;
+                let d = mono_diff(at, MONO0).max(0) as u64;
+                self.pass(&mut next, d, &mut info)
+                    .and_then(|()| self.input(&mut next, Input::Tick, *j, 0, &mut info))
+            }
+            Act::Wait(_, d) => self.pass(&mut next, *d, &mut info),
+            Act::JumpWall(d) => {
+                next.skew_ms += d;
+                Ok(())
+            }
+            Act::Answer(answer, j) => {
+                let input = self.answer(&mut next, answer)?;
+                self.input(&mut next, input, *j, 0, &mut info)
+            }
+            Act::StaleReply => {
+                let id = RequestId(NEXT_ID + 7);
+                let input = Input::RoleReply {
+                    id,
+                    result: Err(ImdsFailure::Timeout),
+                };
+                self.input(&mut next, input, Jitter::ZERO, 0, &mut info)
+            }
+            Act::Invalidate(held) => {
+                let key = match (held, &w.core.held) {
+                    (true, Some(h)) => h.access_key_id.clone(),
+                    (true, None) => return None,
+                    (false, _) => AccessKeyId::new(NEVER_ISSUED),
+                };
+                let input = Input::Invalidate { access_key_id: key };
+                self.input(&mut next, input, Jitter::ZERO, 0, &mut info)
+            }
+            Act::Shutdown => self.input(&mut next, Input::Shutdown, Jitter::ZERO, 0, &mut info),
+            Act::Regress => self.input(&mut next, Input::Tick, Jitter::ZERO, 1, &mut info),
+        };
+        if let Err(v) = result {
+            next.violation = Some(v);
+        } else if let Err(v) = self.probe(&mut next, &mut info) {
+            next.violation = Some(v);
+        }
+        info.kinds.1 = next.core.kind();
+        self.canonicalize(&mut next);
+        Some((next, info))
+    }
+
+    /// Time passes by `d` ms: every stored instant moves back by `d`. A hand-out is probed just
+    /// before the end, the worst moment (the state is about to change).
+    fn pass(&self, w: &mut World, d: u64, info: &mut StepInfo) -> Result<(), Violation> {
+        if d == 0 {
+            return Ok(());
+        }
+        info.elapsed_ms += d;
+        shift(w, d - 1);
+        self.probe(w, info)?;
+        shift(w, 1);
+        self.probe(w, info)
+    }
+
+    /// Builds the reply IMDS gives to the pending request, and records what it sent.
+    fn answer(&self, w: &mut World, answer: &Answer) -> Option<Input> {
+        let policy = self.pol(w.pinned);
+        let (id, request) = w.pending.take()?;
+        let now_true = WALL0;
+        let margin = policy.expiry_margin();
+        match request {
+            Request::DiscoverRole => {
+                let result = match answer {
+                    Answer::Role(b) => Ok(role(*b)),
+                    Answer::NoProfile => Err(ImdsFailure::NoInstanceProfile),
+                    Answer::Fail(f) => Err(f.clone()),
+                    _ => return None,
+                };
+                Some(Input::RoleReply { id, result })
+            }
+            Request::FetchCredentials(_) => {
+                let set = match answer {
+                    Answer::Fresh => Sent {
+                        key: fresh_key(w),
+                        expiration: now_true.saturating_add(LONG_LIFETIME),
+                    },
+                    Answer::FreshShort => Sent {
+                        key: fresh_key(w),
+                        expiration: now_true.saturating_add(SHORT_LIFETIME),
+                    },
+                    Answer::Same => w.sent.last()?.clone(),
+                    Answer::Older => w.sent.len().checked_sub(2).map(|i| w.sent[i].clone())?,
+                    Answer::Expired => Sent {
+                        key: fresh_key(w),
+                        expiration: now_true.saturating_sub(Duration::from_secs(1)),
+                    },
+                    Answer::TooShort => Sent {
+                        key: fresh_key(w),
+                        expiration: now_true.saturating_add(margin / 2),
+                    },
+                    Answer::AtMargin => Sent {
+                        key: fresh_key(w),
+                        expiration: now_true.saturating_add(margin),
+                    },
+                    Answer::RoleGone => {
+                        return Some(Input::CredentialsReply {
+                            id,
+                            result: Err(ImdsFailure::RoleNotFound),
+                        });
+                    }
+                    Answer::NoProfile => {
+                        return Some(Input::CredentialsReply {
+                            id,
+                            result: Err(ImdsFailure::NoInstanceProfile),
+                        });
+                    }
+                    Answer::Fail(f) => {
+                        return Some(Input::CredentialsReply {
+                            id,
+                            result: Err(f.clone()),
+                        });
+                    }
+                    Answer::Role(_) => return None,
+                };
+                if w.sent.len() >= 2 {
+                    w.sent.remove(0);
+                }
+                w.sent.push(set.clone());
+                Some(Input::CredentialsReply {
+                    id,
+                    result: Ok(credentials(&set)),
+                })
+            }
+        }
+    }
+
+    /// Feeds one input to the real `step` and checks everything that came out (a port of
+    /// `Harness::input` and the oracle's `account`).
+    fn input(
+        &self,
+        w: &mut World,
+        input: Input,
+        jitter: Jitter,
+        back_ms: u64,
+        info: &mut StepInfo,
+    ) -> Result<(), Violation> {
+        let policy = self.pol(w.pinned);
+        let now = Now::new(
+            MonoTime::from_millis(MONO0.as_millis() - back_ms),
+            WALL0.offset_millis(w.skew_ms),
+        );
+        let before = w.core.kind();
+        let was_outstanding = w.core.outstanding().map(|(id, _)| id);
+        let reply = reply_meta(w, &input, now);
+        let invalidated = match &input {
+            Input::Invalidate { access_key_id }
+                if w.core
+                    .held
+                    .as_ref()
+                    .is_some_and(|h| &h.access_key_id == access_key_id) =>
+            {
+                Some(access_key_id.clone())
+            }
+            _ => None,
+        };
+        let kind = input.kind();
+        info.input = Some(kind);
+        // INV-6: no input panics, and the same input gives the same transition.
+        let run = || {
+            catch_unwind(AssertUnwindSafe(|| {
+                step(&w.core, &input, now, jitter, policy)
+            }))
+        };
+        let t: Transition = match (run(), run()) {
+            (Ok(a), Ok(b)) if a == b => a,
+            (Ok(_), Ok(_)) => {
+                return Err(v("INV-6", "the same input gave two different transitions"));
+            }
+            _ => return Err(v("INV-6", format!("step panicked on {kind:?}"))),
+        };
+        let rule = t.rule;
+        info.rule = Some(rule);
+        let after = t.state.kind();
+        let edge = Edge {
+            from: before,
+            input: kind,
+            to: after,
+            rule,
+        };
+        if let Ok(mut edges) = self.edges.lock() {
+            edges.insert(edge);
+        }
+        info.actions = t.actions.iter().map(format_action).collect();
+        w.core = t.state;
+        self.account(
+            w,
+            now,
+            rule,
+            was_outstanding,
+            reply,
+            invalidated,
+            &t.actions,
+        )?;
+        self.check_structure(w, after)?;
+        if !table::allows(&edge) {
+            return Err(v(
+                "TABLE",
+                format!(
+                    "edge {} --{}/{}--> {} is not in credcycle_core::table::TABLE",
+                    edge.from,
+                    edge.input.name(),
+                    edge.rule,
+                    edge.to
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "a port of the oracle's accounting"
+    )]
+    fn account(
+        &self,
+        w: &mut World,
+        now: Now,
+        rule: Rule,
+        was_outstanding: Option<RequestId>,
+        reply: Option<ReplyMeta>,
+        invalidated: Option<AccessKeyId>,
+        actions: &[Action],
+    ) -> Result<(), Violation> {
+        let policy = self.pol(w.pinned);
+        let now = now.mono;
+        let timeout = policy.request_timeout();
+        let books = &mut w.books;
+        if rule != Rule::StaleReply
+            && let Some(reply) = &reply
+        {
+            books.outstanding.retain(|(id, _)| *id != reply.id);
+        }
+        if rule != Rule::StaleReply && reply.as_ref().is_some_and(|r| r.repeat) {
+            // INV-4: a not-rotated answer is never followed by an immediate request.
+            books.last_failure = Some(now);
+        }
+        match rule {
+            Rule::Accept if reply.as_ref().is_some_and(|r| r.repeat) => {}
+            Rule::Accept => {
+                books.last_failure = None;
+                for a in actions {
+                    if let Action::Notify(Event::Accepted {
+                        access_key_id,
+                        expiration,
+                        refresh_at,
+                        ..
+                    }) = a
+                    {
+                        let key = (access_key_id.clone(), *expiration);
+                        let Some((_, deadline)) = reply
+                            .as_ref()
+                            .and_then(|r| r.creds.clone())
+                            .filter(|(k, _)| *k == key)
+                        else {
+                            return Err(v(
+                                "INV-1",
+                                format!("accepted {access_key_id} that was not in the reply"),
+                            ));
+                        };
+                        let usable_until = deadline.saturating_sub(policy.expiry_margin());
+                        if *refresh_at > usable_until || *refresh_at <= now {
+                            return Err(v(
+                                "INV-1",
+                                format!(
+                                    "refresh at {} is not between now and the usable deadline {}",
+                                    rel_mono(*refresh_at),
+                                    rel_mono(usable_until)
+                                ),
+                            ));
+                        }
+                        books.deadlines.insert(key, deadline);
+                        books.accepted_since_removal.insert(access_key_id.clone());
+                    }
+                }
+            }
+            Rule::Fail | Rule::RejectStale | Rule::NotRotated | Rule::Abandon => {
+                books.last_failure = Some(now);
+            }
+            Rule::RoleGone | Rule::Detach => {
+                // INV-2: the removal is observed; everything accepted before is the old role's.
+                books.last_failure = Some(now);
+                let old = core::mem::take(&mut books.accepted_since_removal);
+                books.revoked.extend(old);
+                books.last_handed_out = None;
+            }
+            // An expiry in the same step as a request timeout: the request failed too.
+            Rule::Expire
+                if was_outstanding.is_some()
+                    && w.core.outstanding().map(|(id, _)| id) != was_outstanding =>
+            {
+                books.last_failure = Some(now);
+            }
+            _ => {}
+        }
+        if let Some(key) = invalidated {
+            books.revoked.insert(key);
+        }
+        let requests: Vec<(RequestId, Request)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::DiscoverRole { id } => Some((*id, Request::DiscoverRole)),
+                Action::FetchCredentials { id, role } => {
+                    Some((*id, Request::FetchCredentials(role.clone())))
+                }
+                Action::Notify(_) => None,
+            })
+            .collect();
+        if requests.len() > 1 {
+            return Err(v(
+                "INV-3",
+                format!("{} requests issued in one step", requests.len()),
+            ));
+        }
+        if let Some((id, request)) = requests.into_iter().next() {
+            // INV-3: every earlier request was answered, or had timed out.
+            if let Some((old, since)) = books
+                .outstanding
+                .iter()
+                .find(|(_, since)| now < since.saturating_add(timeout))
+            {
+                return Err(v(
+                    "INV-3",
+                    format!(
+                        "request {id} issued while {old} (issued {} ago) is outstanding",
+                        human(MONO0.as_millis().saturating_sub(since.as_millis()))
+                    ),
+                ));
+            }
+            // INV-4: never sooner than the retry floor after a failed attempt.
+            if let Some(failed) = books.last_failure {
+                let floor = policy.retry_floor();
+                if now < failed.saturating_add(floor) {
+                    return Err(v(
+                        "INV-4",
+                        format!(
+                            "request {id} {} after a failed attempt (retry floor {})",
+                            human(now.as_millis() - failed.as_millis()),
+                            human(ms(floor))
+                        ),
+                    ));
+                }
+            }
+            books
+                .outstanding
+                .retain(|(_, since)| now < since.saturating_add(timeout));
+            books.outstanding.push((id, now));
+            w.pending = Some((id, request));
+        }
+        Ok(())
+    }
+
+    fn check_structure(&self, w: &World, kind: StateKind) -> Result<(), Violation> {
+        let policy = self.pol(w.pinned);
+        let s = &w.core;
+        let deadline = s.next_deadline(policy);
+        let idle = matches!(kind, StateKind::Idle | StateKind::Stopped);
+        if deadline.is_some() == idle {
+            return Err(v(
+                "INV-6",
+                format!("state {kind} has deadline {:?}", deadline.map(rel_mono)),
+            ));
+        }
+        if matches!(
+            kind,
+            StateKind::Fresh | StateKind::Refreshing | StateKind::BackingOff
+        ) != s.held.is_some()
+        {
+            return Err(v(
+                "INV-6",
+                format!("state {kind} disagrees with held = {:?}", s.held),
+            ));
+        }
+        if s.revoked.len() > State::MAX_REVOKED {
+            return Err(v(
+                "INV-2",
+                format!("{} revoked keys remembered", s.revoked.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks a hand-out at the current time, as a caller would: `Machine::credentials` serves
+    /// the held set exactly when [`Held::serve_mode`](credcycle_core::Held::serve_mode) says so.
+    fn probe(&self, w: &mut World, info: &mut StepInfo) -> Result<(), Violation> {
+        let policy = self.pol(w.pinned);
+        let now = Self::now(w);
+        let Some(held) = &w.core.held else {
+            info.handout = None;
+            return Ok(());
+        };
+        let Some(mode) = held.serve_mode(now, w.core.failing(), policy) else {
+            info.handout = None;
+            return Ok(());
+        };
+        info.handout = Some(held.access_key_id.to_string());
+        let margin = policy.expiry_margin();
+        let key = (held.access_key_id.clone(), held.expiration);
+        let Some(&deadline) = w.books.deadlines.get(&key) else {
+            return Err(v(
+                "INV-1",
+                format!("handed out {}, which the oracle never saw accepted", key.0),
+            ));
+        };
+        let normal = now.wall.saturating_add(margin) <= held.expiration
+            && now.mono.saturating_add(margin) <= deadline;
+        if !normal {
+            let grace = policy.grace();
+            let in_grace = mode == ServeMode::Grace
+                && !grace.is_zero()
+                && w.core.failing()
+                && now.wall <= held.expiration.saturating_add(grace)
+                && now.mono <= deadline.saturating_add(grace);
+            if !in_grace {
+                return Err(v(
+                    "INV-1",
+                    format!(
+                        "handed out {} with {} left on the wall clock and {} on the monotonic one (margin {})",
+                        held.access_key_id,
+                        human_signed(held.expiration.as_unix_millis() - now.wall.as_unix_millis()),
+                        human_signed(mono_diff(deadline, now.mono)),
+                        human(ms(margin)),
+                    ),
+                ));
+            }
+        }
+        if w.books.revoked.contains(&held.access_key_id) {
+            return Err(v(
+                "INV-2",
+                format!("handed out revoked key {}", held.access_key_id),
+            ));
+        }
+        if let Some(last) = w.books.last_handed_out
+            && held.expiration < last
+        {
+            return Err(v(
+                "INV-5",
+                format!(
+                    "handed out {} expiring {} earlier than one handed out before",
+                    held.access_key_id,
+                    human(
+                        u64::try_from(last.as_unix_millis() - held.expiration.as_unix_millis())
+                            .unwrap_or(0)
+                    )
+                ),
+            ));
+        }
+        w.books.last_handed_out = Some(held.expiration);
+        Ok(())
+    }
+
+    /// Puts `w` in canonical form. Every rewrite erases only what no later step of the machine
+    /// or of the oracle can read:
+    ///
+    /// - `last_mono` := now: the model feeds inputs at now, or 1 ms before the latest time seen
+    ///   ([`Act::Regress`]), so only "is it before the latest time" matters, and now is latest.
+    /// - a `Waiting`/`Detached` deadline already reached := now: [`step`] only asks whether it
+    ///   was reached, and the wait it is cut to (`min(until, now + cap)`) is then reached too.
+    /// - `failures` capped where the uncapped backoff exceeds both caps (counted in events only).
+    /// - `generation` := 0 (only counted and reported), `last_failure` details erased (read by
+    ///   `Machine`'s refusal messages, never by `step`), revoked entries' times erased (`step`
+    ///   matches revoked sets by key id only).
+    /// - key ids renamed in order of appearance (`step` only compares them); a revoked key that
+    ///   IMDS can no longer send (not held, not among the sets it may replay) renamed `DEAD`,
+    ///   keeping the list's length (its eviction order still matters).
+    /// - request ids shifted so that the next one is always the same (only compared).
+    /// - the oracle forgets what cannot matter again: deadlines and revocations of keys that can
+    ///   never be handed out again, requests that timed out, failures older than the retry floor.
+    pub fn canonicalize(&self, w: &mut World) {
+        let policy = self.pol(w.pinned);
+        let now = MONO0;
+        let s = &mut w.core;
+        s.last_mono = now;
+        if let Phase::Waiting { until } | Phase::Detached { until } = &mut s.phase
+            && *until < now
+        {
+            *until = now;
+        }
+        s.failures = s.failures.min(self.failure_cap);
+        s.generation = 0;
+        if let Some(h) = &mut s.held {
+            h.generation = 0;
+        }
+        s.last_failure = s.last_failure.take().map(|f| match f {
+            Failure::Stale { .. } => Failure::Stale {
+                expiration: WallTime::UNIX_EPOCH,
+            },
+            Failure::TooShortLived { .. } => Failure::TooShortLived {
+                lifetime: Duration::ZERO,
+            },
+            other => other,
+        });
+        // Keys: the live ones in order of appearance, the rest dead.
+        let mut order: Vec<AccessKeyId> = Vec::new();
+        for k in s
+            .held
+            .iter()
+            .map(|h| &h.access_key_id)
+            .chain(w.sent.iter().map(|x| &x.key))
+        {
+            if !order.contains(k) {
+                order.push(k.clone());
+            }
+        }
+        let rename = |k: &AccessKeyId| -> AccessKeyId {
+            match order.iter().position(|o| o == k) {
+                Some(i) => AccessKeyId::new(format!("K{i}")),
+                None => AccessKeyId::new(DEAD),
+            }
+        };
+        if let Some(h) = &mut s.held {
+            h.access_key_id = rename(&h.access_key_id);
+        }
+        for r in &mut s.revoked {
+            r.access_key_id = rename(&r.access_key_id);
+            r.expiration = WallTime::UNIX_EPOCH;
+            r.deadline = MonoTime::ZERO;
+        }
+        for x in &mut w.sent {
+            x.key = rename(&x.key);
+        }
+        let live = |k: &AccessKeyId| order.contains(k);
+        let current = s.outstanding().map(|(id, _)| id);
+        let b = &mut w.books;
+        b.deadlines = core::mem::take(&mut b.deadlines)
+            .into_iter()
+            .filter(|((k, _), _)| live(k))
+            .map(|((k, e), d)| ((rename(&k), e), d))
+            .collect();
+        b.revoked = core::mem::take(&mut b.revoked)
+            .into_iter()
+            .filter(|k| live(k))
+            .map(|k| rename(&k))
+            .collect();
+        b.accepted_since_removal = core::mem::take(&mut b.accepted_since_removal)
+            .into_iter()
+            .filter(|k| live(k))
+            .map(|k| rename(&k))
+            .collect();
+        // A timed-out request still matters while the machine has not abandoned it (its reply
+        // may still be accepted, and the oracle needs its start time).
+        let timeout = policy.request_timeout();
+        b.outstanding
+            .retain(|(id, since)| Some(*id) == current || now < since.saturating_add(timeout));
+        if b.last_failure
+            .is_some_and(|f| f.saturating_add(policy.retry_floor()) <= now)
+        {
+            b.last_failure = None;
+        }
+        // Request ids.
+        let delta = NEXT_ID as i64 - s.next_request as i64;
+        let shift_id = |id: &mut RequestId| id.0 = (id.0 as i64 + delta).max(0) as u64;
+        s.next_request = NEXT_ID;
+        if let Phase::Requesting { id, .. } = &mut s.phase {
+            shift_id(id);
+        }
+        if let Some((id, _)) = &mut w.pending {
+            shift_id(id);
+        }
+        for (id, _) in &mut b.outstanding {
+            shift_id(id);
+        }
+    }
+}
+
+/// What the oracle needs to know about a reply before the machine sees it.
+#[derive(Clone, Debug)]
+struct ReplyMeta {
+    id: RequestId,
+    repeat: bool,
+    creds: Option<((AccessKeyId, WallTime), MonoTime)>,
+}
+
+fn reply_meta(w: &World, input: &Input, now: Now) -> Option<ReplyMeta> {
+    let (id, ok_creds) = match input {
+        Input::RoleReply { id, .. } => (*id, None),
+        Input::CredentialsReply { id, result } => (*id, result.as_ref().ok()),
+        _ => return None,
+    };
+    let since = w
+        .books
+        .outstanding
+        .iter()
+        .find(|(o, _)| *o == id)
+        .map(|(_, t)| *t)?;
+    Some(ReplyMeta {
+        id,
+        // The oracle's own view of "not rotated": a set it already saw accepted.
+        repeat: ok_creds.is_some_and(|c| {
+            w.books
+                .deadlines
+                .contains_key(&(c.access_key_id().clone(), c.expiration()))
+        }),
+        creds: ok_creds.map(|c| {
+            let lifetime = c.expiration().saturating_duration_since(now.wall);
+            (
+                (c.access_key_id().clone(), c.expiration()),
+                since.saturating_add(lifetime),
+            )
+        }),
+    })
+}
+
+/// Moves every stored instant of `w` back by `d` ms (time passed).
+fn shift(w: &mut World, d: u64) {
+    let dm = Duration::from_millis(d);
+    let back_mono = |t: &mut MonoTime| *t = t.saturating_sub(dm);
+    let back_wall = |t: &mut WallTime| *t = t.saturating_sub(dm);
+    let s = &mut w.core;
+    match &mut s.phase {
+        Phase::Requesting { since, .. } => back_mono(since),
+        Phase::Waiting { until } | Phase::Detached { until } => back_mono(until),
+        Phase::Idle | Phase::Stopped => {}
+    }
+    if let Some(h) = &mut s.held {
+        back_wall(&mut h.expiration);
+        back_mono(&mut h.deadline);
+    }
+    if let Some(n) = &mut s.newest {
+        back_wall(n);
+    }
+    for x in &mut w.sent {
+        back_wall(&mut x.expiration);
+    }
+    let b = &mut w.books;
+    b.deadlines = core::mem::take(&mut b.deadlines)
+        .into_iter()
+        .map(|((k, mut e), mut dl)| {
+            back_wall(&mut e);
+            back_mono(&mut dl);
+            ((k, e), dl)
+        })
+        .collect();
+    for (_, since) in &mut b.outstanding {
+        back_mono(since);
+    }
+    if let Some(f) = &mut b.last_failure {
+        back_mono(f);
+    }
+    if let Some(l) = &mut b.last_handed_out {
+        back_wall(l);
+    }
+}
+
+/// A key id no part of `w` uses (canonicalisation renames it later).
+fn fresh_key(w: &World) -> AccessKeyId {
+    AccessKeyId::new(format!("NEW{}", w.sent.len() + 100))
+}
+
+/// The credentials for a set, with fixed (fake) secrets.
+#[must_use]
+pub fn credentials(set: &Sent) -> Credentials {
+    Credentials::new(
+        set.key.clone(),
+        SecretAccessKey::new("model-secret".into()),
+        SessionToken::new("model-token".into()),
+        set.expiration,
+    )
+}
+
+fn v(id: &'static str, detail: impl Into<String>) -> Violation {
+    Violation {
+        id,
+        detail: detail.into(),
+    }
+}
+
+/// Whole milliseconds of `d`.
+#[must_use]
+pub fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn mono_diff(a: MonoTime, b: MonoTime) -> i64 {
+    a.as_millis() as i64 - b.as_millis() as i64
+}
+
+/// A monotonic instant relative to now, for people: `now+4h45m`, `now-30s`.
+#[must_use]
+pub fn rel_mono(t: MonoTime) -> String {
+    let d = mono_diff(t, MONO0);
+    format!("now{}", human_signed(d))
+}
+
+/// A signed duration in ms, for people: `+4h45m`, `-250ms`.
+#[must_use]
+pub fn human_signed(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    format!("{sign}{}", human(ms.unsigned_abs()))
+}
+
+/// A duration in ms, for people.
+#[must_use]
+pub fn human(ms: u64) -> String {
+    credcycle_core::HumanDuration(Duration::from_millis(ms)).to_string()
+}
+
+fn format_action(a: &Action) -> String {
+    match a {
+        Action::DiscoverRole { id } => format!("DiscoverRole {id}"),
+        Action::FetchCredentials { id, role } => format!("FetchCredentials {id} {role}"),
+        Action::Notify(Event::Accepted {
+            access_key_id,
+            refresh_at,
+            ..
+        }) => format!(
+            "Accepted {access_key_id}, refresh at {}",
+            rel_mono(*refresh_at)
+        ),
+        Action::Notify(Event::AttemptFailed {
+            failure, retry_at, ..
+        }) => format!(
+            "AttemptFailed ({failure}), retry at {}",
+            rel_mono(*retry_at)
+        ),
+        Action::Notify(Event::Dropped {
+            access_key_id,
+            reason,
+        }) => format!("Dropped {access_key_id} ({reason})"),
+        Action::Notify(Event::RoleDiscovered { role }) => format!("RoleDiscovered {role}"),
+    }
+}
+
+impl fmt::Display for Act {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fn j(j: &Jitter) -> &'static str {
+            match *j {
+                Jitter::ZERO => "",
+                Jitter::HALF => " (jitter 1/2)",
+                Jitter::ONE => " (jitter 1)",
+                _ => " (jitter ?)",
+            }
+        }
+        match self {
+            Self::Demand(x) => write!(f, "Demand{}", j(x)),
+            Self::Tick(x) => write!(f, "Tick{}", j(x)),
+            Self::Wake(x) => write!(f, "wait to the next deadline, Tick{}", j(x)),
+            Self::Wait(jump, d) => write!(f, "wait {} ({jump:?})", human(*d)),
+            Self::JumpWall(d) => write!(f, "wall clock jumps {}", human_signed(*d)),
+            Self::Answer(a, x) => write!(f, "IMDS answers {a:?}{}", j(x)),
+            Self::StaleReply => write!(f, "a reply with a made-up id"),
+            Self::Invalidate(true) => write!(f, "Invalidate the held key"),
+            Self::Invalidate(false) => write!(f, "Invalidate a key never issued"),
+            Self::Shutdown => write!(f, "Shutdown"),
+            Self::Regress => write!(f, "Tick 1 ms in the past"),
+        }
+    }
+}

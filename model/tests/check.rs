@@ -1,0 +1,73 @@
+//! The exhaustive check of the real `credcycle_core::step`: no violation, every state kind
+//! reached, the edges taken are exactly the transition table's rows, and the state count is
+//! pinned (so that a change of the model or of the core that changes the explored space is seen).
+//!
+//! `cargo test` (debug) checks depth 5; `cargo test --release` checks the default depth, as
+//! `credcycle check` does. Both counts are pinned.
+
+#![expect(clippy::expect_used, reason = "test code")]
+
+use credcycle_core::table::{self, TABLE};
+use credcycle_model::{CheckConfig, check};
+
+/// (depth, unique states) of the pinned runs.
+const PINNED_DEBUG: (usize, usize) = (5, 141_706);
+const PINNED_RELEASE: (usize, usize) = (CheckConfig::DEFAULT_DEPTH, 969_372);
+
+#[test]
+fn exhaustive_check_holds_reaches_every_kind_and_takes_exactly_the_table() {
+    let (depth, unique) = if cfg!(debug_assertions) {
+        PINNED_DEBUG
+    } else {
+        PINNED_RELEASE
+    };
+    let report = check(&CheckConfig {
+        depth,
+        ..CheckConfig::default()
+    });
+    println!("{report}");
+    assert!(report.violation.is_none(), "{report}");
+    assert!(report.properties.iter().all(|p| p.holds), "{report}");
+    // The generated diagram cannot drift: every edge taken is a table row or a quiet self-loop,
+    // and every table row is taken.
+    for e in &report.edges {
+        assert!(table::allows(e), "edge outside the table: {e:?}");
+    }
+    let taken: Vec<_> = TABLE.iter().filter(|e| report.edges.contains(e)).collect();
+    assert_eq!(
+        taken.len(),
+        TABLE.len(),
+        "rows never taken: {:?}",
+        report.unobserved_rows
+    );
+    assert!(report.ok());
+    assert_eq!(
+        report.unique_states, unique,
+        "the explored state space changed (depth {depth}): update the pinned count if intended"
+    );
+}
+
+#[test]
+fn the_report_is_short_and_deterministic() {
+    let config = CheckConfig {
+        depth: 3,
+        ..CheckConfig::default()
+    };
+    let (a, b) = (check(&config), check(&config));
+    assert_eq!(
+        (a.states, a.unique_states, a.max_depth),
+        (b.states, b.unique_states, b.max_depth)
+    );
+    let text = a.to_string();
+    assert!(text.lines().count() <= 16, "{text}");
+    assert!(
+        text.contains("always    INV-1 no expired hand-out"),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .next()
+            .expect("a first line")
+            .contains("unique")
+    );
+}
