@@ -126,6 +126,11 @@ impl Policy {
         pinned_role: None,
     };
 
+    /// A builder starting from this policy, to change some of its settings.
+    pub fn to_builder(&self) -> PolicyBuilder {
+        PolicyBuilder(self.clone())
+    }
+
     /// Credentials are handed out only with at least this much validity left (INV-1).
     #[must_use]
     pub fn expiry_margin(&self) -> Duration {

@@ -1,0 +1,52 @@
+//! # credcycle: EC2 instance-profile credentials, done right
+//!
+//! A [`Provider`] hands out the credentials of the EC2 instance profile to any number of
+//! threads (or tasks, with the `tokio` feature): fetched from IMDS once, refreshed ahead of
+//! expiry, and **never handed out with less than the expiry margin left**, on the wall clock and
+//! on the monotonic clock. It drives the pure lifecycle of [`credcycle_core`] with a clock
+//! ([`credcycle_clock`]) and the IMDSv2 client of [`credcycle_imds`].
+//!
+//! ```no_run
+//! use credcycle::Provider;
+//!
+//! # fn main() -> Result<(), credcycle::ProviderError> {
+//! // IMDS settings from the SDKs' environment variables; a background thread refreshes.
+//! let provider = Provider::from_env()?;
+//! for _ in 0..3 {
+//!     let creds = provider.credentials()?; // a few tens of ns once fetched
+//!     // ... sign a request with creds.access_key_id(), creds.secret_access_key()
+//!     //     .expose_secret(), creds.session_token().expose_secret() ...
+//! #   let _ = creds;
+//! }
+//! # Ok(()) }
+//! ```
+//!
+//! Against a local IMDS simulator (what the tests and `credcycle demo` do):
+//!
+//! ```
+//! use credcycle::Provider;
+//! use credcycle_imds::ImdsConfig;
+//! use credcycle_sim::{SimConfig, SimServer};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = SimServer::start("127.0.0.1:0".parse()?, SimConfig::default())?;
+//! let provider = Provider::builder()
+//!     .imds(ImdsConfig::builder().endpoint(sim.url()).build()?)
+//!     .build()?;
+//! let creds = provider.credentials()?;
+//! assert!(creds.access_key_id().as_str().starts_with("ASIA"));
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/provider.md` for configuration, errors and the threading model, and
+//! `docs/performance.md` for the measured cost of a hand-out.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod fetch;
+mod provider;
+
+pub use error::ProviderError;
+pub use fetch::Fetcher;
+pub use provider::{ProvidedCredentials, Provider, ProviderBuilder, ProviderStats};

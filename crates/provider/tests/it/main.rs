@@ -1,0 +1,8 @@
+//! Integration tests of the Provider: against the simulator over loopback, and against
+//! scripted fetchers for the concurrency properties.
+
+mod herd;
+mod scripted;
+mod sim;
+
+pub(crate) use scripted::scripted;
