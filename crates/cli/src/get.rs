@@ -40,8 +40,8 @@ pub(crate) struct Args {
     /// Timeout of each HTTP request, in seconds (default 1).
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     timeout: Option<Duration>,
-    /// Attempts per request on timeouts, connection errors and 5xx (default 3).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=20))]
+    /// Attempts per request on timeouts, connection errors, 429 and 5xx (default 3).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10))]
     attempts: Option<u32>,
     /// Use this role without listing roles first.
     #[arg(long, value_name = "NAME", value_parser = parse_role)]
@@ -55,8 +55,8 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
-    if !(secs > 0.0 && secs <= 3600.0) {
-        return Err(format!("{s} is not between 0 and 3600 seconds"));
+    if !(0.001..=600.0).contains(&secs) {
+        return Err(format!("{s} is not between 0.001 and 600 seconds"));
     }
     Ok(Duration::from_secs_f64(secs))
 }

@@ -688,6 +688,29 @@ impl<'s, T: Output> Exchange<'s, T> {
     }
 
     fn fail(&mut self, error: ImdsError) {
+        let error = match (&self.op, error) {
+            // The credentials path already answered 404: whatever went wrong with the one
+            // re-listing (a timeout, a 5xx), the role asked for is gone, and the core must hear
+            // so to drop its credentials (INV-2). Its rediscovery will list again.
+            (
+                Op::FetchCredentials {
+                    role,
+                    path: CredentialsPath::Relisting,
+                },
+                e,
+            ) if !matches!(
+                e,
+                ImdsError::RoleNotFound { .. } | ImdsError::NoInstanceProfile
+            ) =>
+            {
+                self.session.forget_role();
+                ImdsError::RoleNotFound {
+                    role: role.clone(),
+                    listed: None,
+                }
+            }
+            (_, e) => e,
+        };
         self.next = Next::Finish(Err(error));
     }
 }

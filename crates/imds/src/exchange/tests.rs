@@ -737,6 +737,33 @@ fn the_re_listing_happens_once_even_when_it_names_the_same_role() {
 }
 
 #[test]
+fn a_failed_re_listing_still_reports_the_role_gone() {
+    // The credentials path answered 404; the one re-listing then fails (500 twice). The core
+    // must still hear RoleNotFound, so that it drops the old role's credentials (INV-2).
+    let mut h = Harness::default(vec![
+        (TOKEN_PATH, Auth::Put, token()),
+        (WEB, Auth::Token, status(404)),
+        (LIST, Auth::Token, status(500)),
+        (LIST, Auth::Token, status(500)),
+        (LIST, Auth::Token, status(500)),
+    ]);
+    let err = h.client.fetch_credentials(&role("web")).unwrap_err();
+    assert_eq!(
+        err,
+        ImdsError::RoleNotFound {
+            role: role("web"),
+            listed: None
+        }
+    );
+    assert_eq!(err.failure(), ImdsFailure::RoleNotFound);
+    assert_eq!(
+        h.client.session().cached_role(),
+        None,
+        "rediscovery lists again"
+    );
+}
+
+#[test]
 fn a_404_on_the_re_listing_means_no_instance_profile() {
     let mut h = Harness::default(vec![
         (TOKEN_PATH, Auth::Put, token()),
