@@ -4,10 +4,14 @@
 //! cause, with exit code 1; bad usage exits with 2 (clap's convention). Nothing panics on bad
 //! input, and no secret is ever printed except the credentials `get` was asked to print.
 
+mod check;
+mod demo;
 mod diagram;
 mod format;
 mod get;
+mod serve;
 mod sim;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -27,15 +31,33 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    Demo(demo::Args),
     Get(get::Args),
+    Serve(serve::Args),
+    Watch(watch::Args),
     Sim(sim::Args),
     Diagram(diagram::Args),
+    Check(check::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.verbose {
+        tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                    tracing_subscriber::EnvFilter::new("debug,hyper=info,hyper_util=info")
+                }),
+            )
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let result = match cli.command {
+        Command::Demo(args) => demo::run(&args),
         Command::Get(args) => get::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Watch(args) => watch::run(&args),
+        Command::Check(args) => check::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Diagram(args) => diagram::run(&args),
     };
@@ -87,4 +109,31 @@ pub(crate) async fn shutdown_signal() {
     {
         let _ = tokio::signal::ctrl_c().await;
     }
+}
+
+/// A Provider for the IMDS at `endpoint` (else from the environment), with background refresh.
+pub(crate) fn provider(
+    endpoint: Option<&str>,
+    quiet_retries: bool,
+) -> Result<credcycle::Provider, Failure> {
+    let mut imds = credcycle_imds::ImdsConfig::builder().jitter_seed(u64::from(std::process::id()));
+    if let Some(endpoint) = endpoint {
+        imds = imds.endpoint(endpoint);
+    }
+    if quiet_retries {
+        imds = imds.num_attempts(1);
+    }
+    let imds = imds.build_with_env().map_err(|e| Failure(e.to_string()))?;
+    credcycle::Provider::builder()
+        .imds(imds)
+        .build()
+        .map_err(|e| Failure(e.to_string()))
+}
+
+/// A single-threaded tokio runtime for the network subcommands.
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure(format!("cannot start the runtime: {e}")))
 }

@@ -72,10 +72,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let sim = SimImds::new(config, clock.now())
         .map_err(|e| Failure(format!("invalid simulator settings: {e}")))?;
 
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure(format!("cannot start the runtime: {e}")))?;
+    let runtime = crate::runtime()?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
