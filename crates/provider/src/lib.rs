@@ -43,6 +43,8 @@
 
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "aws-sdk")]
+pub mod aws_sdk;
 mod error;
 mod fetch;
 mod provider;

@@ -1,6 +1,8 @@
 //! Integration tests of the Provider: against the simulator over loopback, and against
 //! scripted fetchers for the concurrency properties.
 
+#[cfg(feature = "aws-sdk")]
+mod aws_sdk;
 mod herd;
 mod scripted;
 mod sim;
