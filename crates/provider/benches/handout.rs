@@ -194,9 +194,42 @@ fn handout(c: &mut Criterion) {
     group.finish();
 }
 
+/// Time to first credentials against the loopback simulator: a new Provider (and IMDS client)
+/// per iteration, so each pays the cold start: token, role listing, credentials.
+fn cold_start(c: &mut Criterion) {
+    let sim = credcycle_sim::SimServer::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        credcycle_sim::SimConfig::default(),
+    )
+    .expect("sim");
+    let imds = credcycle_imds::ImdsConfig::builder()
+        .endpoint(sim.url())
+        .build()
+        .expect("imds");
+    let mut group = c.benchmark_group("cold-start");
+    group.sample_size(50);
+    group.bench_function("loopback-simulator", |b| {
+        b.iter(|| {
+            let provider = Provider::builder()
+                .imds(imds.clone())
+                .background_refresh(false)
+                .build()
+                .expect("provider");
+            black_box(provider.credentials().is_ok())
+        });
+    });
+    group.finish();
+    let report = sim.report();
+    assert_eq!(
+        report.token_puts,
+        report.count("credentials", "200"),
+        "three requests per cold start"
+    );
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default().warm_up_time(Duration::from_millis(500)).measurement_time(Duration::from_secs(2));
-    targets = handout
+    targets = handout, cold_start
 }
 criterion_main!(benches);
