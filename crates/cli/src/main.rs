@@ -50,6 +50,7 @@ fn main() -> ExitCode {
                 }),
             )
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .init();
     }
     let result = match cli.command {
@@ -112,17 +113,12 @@ pub(crate) async fn shutdown_signal() {
 }
 
 /// A Provider for the IMDS at `endpoint` (else from the environment), with background refresh.
-pub(crate) fn provider(
-    endpoint: Option<&str>,
-    quiet_retries: bool,
-) -> Result<credcycle::Provider, Failure> {
+pub(crate) fn provider(endpoint: Option<&str>) -> Result<credcycle::Provider, Failure> {
     let mut imds = credcycle_imds::ImdsConfig::builder().jitter_seed(u64::from(std::process::id()));
     if let Some(endpoint) = endpoint {
         imds = imds.endpoint(endpoint);
     }
-    if quiet_retries {
-        imds = imds.num_attempts(1);
-    }
+
     let imds = imds.build_with_env().map_err(|e| Failure(e.to_string()))?;
     credcycle::Provider::builder()
         .imds(imds)

@@ -75,7 +75,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     if token.as_deref() == Some("") {
         return Err(Failure("the auth token is empty".into()));
     }
-    let provider = crate::provider(args.endpoint.as_deref(), false)?;
+    let provider = crate::provider(args.endpoint.as_deref())?;
     let state = Arc::new((provider, token));
     let runtime = crate::runtime()?;
     runtime.block_on(async move {
@@ -107,15 +107,7 @@ async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let (provider, token) = &*state;
-    if req.uri().path() != "/credentials" {
-        return Ok(json(
-            StatusCode::NOT_FOUND,
-            &error_body("no such path: credentials are at /credentials"),
-        ));
-    }
-    if req.method() != Method::GET {
-        return Ok(json(StatusCode::METHOD_NOT_ALLOWED, &error_body("use GET")));
-    }
+    // The token first: without it, nothing about this endpoint is revealed.
     if let Some(expected) = token {
         let given = req
             .headers()
@@ -128,9 +120,26 @@ async fn handle(
             );
             return Ok(json(
                 StatusCode::UNAUTHORIZED,
-                &error_body("missing or wrong Authorization header"),
+                &error_body("Unauthorized", "missing or wrong Authorization header"),
             ));
         }
+    }
+    if req.uri().path() != "/credentials" {
+        return Ok(json(
+            StatusCode::NOT_FOUND,
+            &error_body("NotFound", "no such path: credentials are at /credentials"),
+        ));
+    }
+    if req.method() != Method::GET {
+        let mut response = json(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &error_body("MethodNotAllowed", "use GET"),
+        );
+        response.headers_mut().insert(
+            hyper::header::ALLOW,
+            hyper::header::HeaderValue::from_static("GET"),
+        );
+        return Ok(response);
     }
     Ok(match provider.credentials_async().await {
         Ok(creds) => {
@@ -148,7 +157,7 @@ async fn handle(
         }
         Err(e) => json(
             StatusCode::SERVICE_UNAVAILABLE,
-            &error_body(&refusal_text(&e)),
+            &error_body("CredentialsUnavailable", &refusal_text(&e)),
         ),
     })
 }
@@ -157,8 +166,8 @@ fn refusal_text(e: &ProviderError) -> String {
     e.to_string()
 }
 
-fn error_body(message: &str) -> String {
-    serde_json::json!({ "Code": "CredentialsUnavailable", "Message": message }).to_string()
+fn error_body(code: &str, message: &str) -> String {
+    serde_json::json!({ "Code": code, "Message": message }).to_string()
 }
 
 fn json(status: StatusCode, body: &str) -> Response<Full<Bytes>> {

@@ -50,7 +50,7 @@ fn parse_interval(s: &str) -> Result<Duration, String> {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let provider = crate::provider(args.endpoint.as_deref(), false)?;
+    let provider = crate::provider(args.endpoint.as_deref())?;
     let runtime = crate::runtime()?;
     runtime.block_on(async {
         let shutdown = crate::shutdown_signal();

@@ -24,7 +24,10 @@ impl ProvideCredentials for Provider {
                 .credentials_async()
                 .await
                 .map_err(CredentialsError::provider_error)?;
-            let expiry = u64::try_from(creds.expiration().as_unix_millis())
+            // The SDK's identity cache reuses a set until shortly before the expiry it is told.
+            // Telling it Expiration minus credcycle's margin keeps INV-1's margin through the SDK.
+            let usable_until = creds.expiration().saturating_sub(self.policy_margin());
+            let expiry = u64::try_from(usable_until.as_unix_millis())
                 .ok()
                 .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
             Ok(aws_credential_types::Credentials::new(

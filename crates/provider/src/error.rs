@@ -29,6 +29,9 @@ pub enum ProviderError {
     /// The settings are invalid (the message names the setting).
     #[error("invalid provider settings: {0}")]
     Config(String),
+    /// The blocking task behind `credentials_async` panicked or was cancelled.
+    #[error("the credentials task failed: {0}")]
+    Task(String),
 }
 
 impl ProviderError {
@@ -37,7 +40,7 @@ impl ProviderError {
     pub fn refusal(&self) -> Option<&Refusal> {
         match self {
             Self::Refused { refusal, .. } | Self::TimedOut { refusal, .. } => Some(refusal),
-            Self::Config(_) => None,
+            Self::Config(_) | Self::Task(_) => None,
         }
     }
 }

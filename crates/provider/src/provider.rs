@@ -237,7 +237,8 @@ impl Provider {
     pub fn invalidate(&self, access_key_id: &AccessKeyId) {
         let shared = &*self.shared;
         let cold = shared.lock();
-        tracing::info!(access_key_id = %access_key_id, "credentials invalidated by the caller");
+        tracing::info!("credentials invalidated by the caller");
+        tracing::debug!(access_key_id = %access_key_id, "invalidated key id");
         let (cold, request) = shared.feed(
             cold,
             Input::Invalidate {
@@ -274,6 +275,12 @@ impl Provider {
         }
     }
 
+    /// The expiry margin of the policy (INV-1).
+    #[must_use]
+    pub fn policy_margin(&self) -> Duration {
+        self.shared.lock().machine.policy().expiry_margin()
+    }
+
     /// The clock this provider reads.
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
@@ -294,11 +301,7 @@ impl Provider {
         let this = self.clone();
         tokio::task::spawn_blocking(move || this.credentials().map(|c| c.shared()))
             .await
-            .unwrap_or_else(|e| {
-                Err(ProviderError::Config(format!(
-                    "the blocking task failed: {e}"
-                )))
-            })
+            .unwrap_or_else(|e| Err(ProviderError::Task(e.to_string())))
     }
 
     #[cfg(feature = "tokio")]
@@ -567,6 +570,9 @@ impl Shared {
                     tracing::warn!(error = %error, "IMDS request failed");
                 }
                 cold.last_error = error;
+            } else {
+                // IMDS answered: an older transport error no longer explains anything.
+                cold.last_error = None;
             }
             let (next, follow_up) = self.feed(cold, reply);
             cold = next;

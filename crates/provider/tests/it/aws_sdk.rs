@@ -31,9 +31,11 @@ async fn credentials_resolve_through_the_sdk_trait() {
         Some(ours.session_token().expose_secret())
     );
     let expiry = sdk_view.expiry().expect("an expiry");
+    // The SDK is told Expiration minus the margin, so its cache re-asks in time (INV-1).
+    let usable_until = ours.expiration().saturating_sub(provider.policy_margin());
     let expected = std::time::UNIX_EPOCH
         + std::time::Duration::from_millis(
-            u64::try_from(ours.expiration().as_unix_millis()).expect("after 1970"),
+            u64::try_from(usable_until.as_unix_millis()).expect("after 1970"),
         );
     assert_eq!(expiry, expected);
     // The SDK's Debug redacts too.
