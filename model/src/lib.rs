@@ -50,11 +50,26 @@ pub struct CheckConfig {
     pub threads: usize,
     /// On a violation, search again with increasing depth for the shortest counterexample.
     pub minimize: bool,
+    /// Stop the search at the first violation of an `always` property (the other properties
+    /// are then not checked to the end, and the report says so). Without it, a violated
+    /// property does not stop the search, which then costs as much as a clean one.
+    pub stop_at_first_violation: bool,
+    /// Stop every search (the check, and each re-run that looks for the shortest
+    /// counterexample) after this many generated states: a bound on time and memory (a
+    /// mutant of the core can make the state space much larger). The report says when it was
+    /// reached. `None`: no bound but the depth. The default,
+    /// [`DEFAULT_MAX_STATES`](Self::DEFAULT_MAX_STATES), keeps a mistaken depth from taking
+    /// the machine's memory.
+    pub max_states: Option<usize>,
 }
 
 impl CheckConfig {
     /// The depth of the default check (`credcycle check`).
-    pub const DEFAULT_DEPTH: usize = 9;
+    pub const DEFAULT_DEPTH: usize = 6;
+    /// The default state budget: about 3.5 times what the default depth generates (2,988,532
+    /// states), about 5 GB of memory. Depth 7 generates about 21 million states (about 10 GB):
+    /// set [`max_states`](Self::max_states) to `None` to go there.
+    pub const DEFAULT_MAX_STATES: usize = 10_000_000;
 }
 
 impl Default for CheckConfig {
@@ -68,6 +83,8 @@ impl Default for CheckConfig {
                 .ok(),
             threads: 1,
             minimize: true,
+            stop_at_first_violation: true,
+            max_states: Some(Self::DEFAULT_MAX_STATES),
         }
     }
 }
@@ -90,6 +107,8 @@ pub struct Counterexample {
     pub property: &'static str,
     /// Whether it was confirmed the shortest (by searching again at every smaller depth).
     pub minimal: bool,
+    /// Whether it starts from the initial state with `role-a` pinned.
+    pub pinned: bool,
     /// One line per step.
     pub steps: Vec<String>,
     /// What broke, at the end.
@@ -118,14 +137,19 @@ pub struct CheckReport {
     /// How long the check took. Nothing in `model` reads a clock (DESIGN.md): [`check`] leaves
     /// this zero and the caller (the CLI) measures and fills it in; it is printed when set.
     pub elapsed: Duration,
+    /// Why the search ended before every state within the depth bound was checked, if it did
+    /// (a violation, with [`CheckConfig::stop_at_first_violation`]; the state budget).
+    pub stopped: Option<String>,
 }
 
 impl CheckReport {
-    /// Whether everything held: no counterexample, every state kind reached, every table row
-    /// taken.
+    /// Whether everything held: the search was complete, no counterexample, every state kind
+    /// reached, every table row taken.
     #[must_use]
     pub fn ok(&self) -> bool {
-        self.properties.iter().all(|p| p.holds) && self.unobserved_rows.is_empty()
+        self.stopped.is_none()
+            && self.properties.iter().all(|p| p.holds)
+            && self.unobserved_rows.is_empty()
     }
 }
 
@@ -144,6 +168,12 @@ impl fmt::Display for CheckReport {
                 format!(", {:.1} s", self.elapsed.as_secs_f64())
             }
         )?;
+        if let Some(why) = &self.stopped {
+            writeln!(
+                f,
+                "  search stopped early ({why}): what is not VIOLATED was checked only so far"
+            )?;
+        }
         let always: Vec<_> = self
             .properties
             .iter()
@@ -208,10 +238,11 @@ impl fmt::Display for CheckReport {
         if let Some(c) = &self.violation {
             writeln!(
                 f,
-                "{} counterexample for {} ({} steps):",
+                "{} counterexample for {} ({} steps{}):",
                 if c.minimal { "minimal" } else { "a" },
                 c.property,
-                c.steps.len()
+                c.steps.len(),
+                if c.pinned { ", with role-a pinned" } else { "" }
             )?;
             for (i, s) in c.steps.iter().enumerate() {
                 writeln!(f, "  {:>2}. {s}", i + 1)?;
@@ -298,12 +329,17 @@ fn broken(w: &World) -> Option<&'static str> {
 pub fn check(config: &CheckConfig) -> CheckReport {
     let model = Lifecycle::new(config.policy.clone(), config.pinned_policy.clone());
     let edges = std::sync::Arc::clone(&model.edges);
-    let checker = model
+    let mut builder = model
         .checker()
         .threads(config.threads.max(1))
-        .target_max_depth(config.depth + 2)
-        .spawn_bfs()
-        .join();
+        .target_max_depth(config.depth + 2);
+    if config.stop_at_first_violation {
+        builder = builder.finish_when(HasDiscoveries::AnyFailures);
+    }
+    if let Some(n) = config.max_states {
+        builder = builder.target_state_count(n);
+    }
+    let checker = builder.spawn_bfs().join();
     let discoveries = checker.discoveries();
     let properties: Vec<PropertyResult> = checker
         .model()
@@ -319,31 +355,53 @@ pub fn check(config: &CheckConfig) -> CheckReport {
             }
         })
         .collect();
-    let mut violation = None;
-    if let Some(p) = properties
+    // The violated property with the shortest path found (the first in order among equals).
+    let found = properties
         .iter()
-        .find(|p| p.expectation == "always" && !p.holds)
-        && let Some(path) = discoveries.get(p.name)
-    {
-        let path = path.clone().into_vec();
+        .filter(|p| p.expectation == "always" && !p.holds)
+        .filter_map(|p| {
+            discoveries
+                .get(p.name)
+                .map(|path| (p.name, path.clone().into_vec()))
+        })
+        .min_by_key(|(_, path)| path.len());
+    let stopped = if found.is_some() && config.stop_at_first_violation {
+        Some("at the first violation".to_string())
+    } else {
+        config
+            .max_states
+            .filter(|&n| checker.state_count() >= n)
+            .map(|n| format!("state budget of {n} reached"))
+    };
+    let violation = found.map(|(name, path)| {
         let pinned = path.first().is_some_and(|(w, _)| w.pinned);
         let mut best = (
             pinned,
             path.into_iter().filter_map(|(_, a)| a).collect::<Vec<_>>(),
         );
-        let mut minimal = false;
-        if config.minimize {
+        let mut minimal = best.1.is_empty();
+        if config.minimize && !minimal {
+            // Stateright's report is not the shortest path (a discovery is overwritten by later
+            // states of the same block): search again at every depth from 0, stopping at the
+            // first violation of this property. Each run is bounded like the check.
+            // If no shorter one exists (every search complete), the one found is the shortest.
+            minimal = true;
             for d in 0..best.1.len() {
-                if let Some(shorter) = shortest(config, p.name, d) {
-                    best = shorter;
-                    minimal = true;
-                    break;
+                match shortest(config, name, d) {
+                    Shortest::Found(shorter) => {
+                        best = shorter;
+                        break;
+                    }
+                    Shortest::None => {}
+                    Shortest::OverBudget => {
+                        minimal = false;
+                        break;
+                    }
                 }
             }
-            minimal = minimal || best.1.is_empty();
         }
-        violation = Some(explain(config, p.name, &best, minimal));
-    }
+        explain(config, name, &best, minimal)
+    });
     let edges = edges.lock().map(|e| e.clone()).unwrap_or_default();
     let unobserved_rows = table::TABLE
         .iter()
@@ -360,29 +418,47 @@ pub fn check(config: &CheckConfig) -> CheckReport {
         unobserved_rows,
         violation,
         elapsed: Duration::ZERO,
+        stopped,
     }
 }
 
-/// A counterexample to `property` of exactly `depth` steps, if there is one (single-threaded,
-/// so the same one every time).
-fn shortest(
-    config: &CheckConfig,
-    property: &'static str,
-    depth: usize,
-) -> Option<(bool, Vec<Act>)> {
+/// The outcome of a search for a counterexample of one length.
+enum Shortest {
+    /// One, with whether it starts pinned.
+    Found((bool, Vec<Act>)),
+    /// None of this length (the search was complete).
+    None,
+    /// The state budget ran out before the search was complete.
+    OverBudget,
+}
+
+/// A counterexample to `property` of exactly `depth` steps, if there is one and none shorter
+/// (single-threaded, so the same one every time).
+fn shortest(config: &CheckConfig, property: &'static str, depth: usize) -> Shortest {
     let model = Lifecycle::new(config.policy.clone(), config.pinned_policy.clone());
-    let checker = model
+    let mut builder = model
         .checker()
         .threads(1)
         .target_max_depth(depth + 2)
-        .finish_when(HasDiscoveries::AnyFailures)
-        .spawn_bfs()
-        .join();
-    checker.discovery(property).map(|p| {
-        let path = p.into_vec();
-        let pinned = path.first().is_some_and(|(w, _)| w.pinned);
-        (pinned, path.into_iter().filter_map(|(_, a)| a).collect())
-    })
+        .finish_when(HasDiscoveries::AnyOf([property].into_iter().collect()));
+    if let Some(n) = config.max_states {
+        builder = builder.target_state_count(n);
+    }
+    let checker = builder.spawn_bfs().join();
+    match checker.discovery(property) {
+        Some(p) => {
+            let path = p.into_vec();
+            let pinned = path.first().is_some_and(|(w, _)| w.pinned);
+            Shortest::Found((pinned, path.into_iter().filter_map(|(_, a)| a).collect()))
+        }
+        None if config
+            .max_states
+            .is_some_and(|n| checker.state_count() >= n) =>
+        {
+            Shortest::OverBudget
+        }
+        None => Shortest::None,
+    }
 }
 
 /// Replays `actions` from the initial world and describes every step.
@@ -396,9 +472,6 @@ fn explain(
     let (pinned, actions) = path;
     let mut w = model.init(*pinned);
     let mut steps = Vec::new();
-    if *pinned {
-        steps.push("(with role-a pinned)".to_string());
-    }
     let mut t = 0u64;
     for a in actions {
         let Some((next, info)) = model.apply(&w, a) else {
@@ -438,6 +511,7 @@ fn explain(
     Counterexample {
         property,
         minimal,
+        pinned: *pinned,
         steps,
         detail,
     }

@@ -166,8 +166,9 @@ pub enum Act {
     JumpWall(i64),
     /// IMDS answers the pending request.
     Answer(Answer, Jitter),
-    /// A reply with a made-up id that is not outstanding.
-    StaleReply,
+    /// A reply with a made-up id that is not outstanding: to a listing (`false`), or to a
+    /// credentials request (`true`), carrying a brand-new set that must not be taken (R17).
+    StaleReply(bool),
     /// A caller reports the held key rejected (`true`), or a key never issued.
     Invalidate(bool),
     /// Shut down.
@@ -335,7 +336,8 @@ impl Lifecycle {
                 }
             }
         }
-        out.push(Act::StaleReply);
+        out.push(Act::StaleReply(false));
+        out.push(Act::StaleReply(true));
         out.push(Act::Invalidate(false));
         if w.core.held.is_some() {
             out.push(Act::Invalidate(true));
@@ -434,11 +436,23 @@ impl Lifecycle {
                 let input = self.answer(&mut next, answer)?;
                 self.input(&mut next, input, *j, 0, &mut info)
             }
-            Act::StaleReply => {
+            Act::StaleReply(creds) => {
+                // Never outstanding: ids are normalised so that the next one is NEXT_ID.
                 let id = RequestId(NEXT_ID + 7);
-                let input = Input::RoleReply {
-                    id,
-                    result: Err(ImdsFailure::Timeout),
+                let input = if *creds {
+                    let set = Sent {
+                        key: fresh_key(w),
+                        expiration: WALL0.saturating_add(LONG_LIFETIME),
+                    };
+                    Input::CredentialsReply {
+                        id,
+                        result: Ok(credentials(&set)),
+                    }
+                } else {
+                    Input::RoleReply {
+                        id,
+                        result: Err(ImdsFailure::Timeout),
+                    }
                 };
                 self.input(&mut next, input, Jitter::ZERO, 0, &mut info)
             }
@@ -1162,7 +1176,13 @@ impl fmt::Display for Act {
             Self::Wait(jump, d) => write!(f, "wait {} ({jump:?})", human(*d)),
             Self::JumpWall(d) => write!(f, "wall clock jumps {}", human_signed(*d)),
             Self::Answer(a, x) => write!(f, "IMDS answers {a:?}{}", j(x)),
-            Self::StaleReply => write!(f, "a reply with a made-up id"),
+            Self::StaleReply(false) => write!(f, "a listing reply with a made-up id"),
+            Self::StaleReply(true) => {
+                write!(
+                    f,
+                    "a credentials reply with a made-up id, carrying a new set"
+                )
+            }
             Self::Invalidate(true) => write!(f, "Invalidate the held key"),
             Self::Invalidate(false) => write!(f, "Invalidate a key never issued"),
             Self::Shutdown => write!(f, "Shutdown"),

@@ -71,3 +71,25 @@ fn the_report_is_short_and_deterministic() {
             .contains("unique")
     );
 }
+
+#[test]
+fn a_state_budget_stops_the_search_and_the_report_says_so() {
+    let report = check(&CheckConfig {
+        depth: 5,
+        max_states: Some(10_000),
+        ..CheckConfig::default()
+    });
+    assert!(report.states < 100_000, "{report}");
+    assert!(
+        report
+            .stopped
+            .as_deref()
+            .is_some_and(|s| s.contains("budget")),
+        "{report}"
+    );
+    assert!(!report.ok(), "an incomplete search is not a pass");
+    assert!(
+        report.to_string().contains("search stopped early"),
+        "{report}"
+    );
+}

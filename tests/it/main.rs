@@ -3,6 +3,7 @@
 mod diagram;
 mod imds_sim;
 mod leaks;
+mod mutants;
 mod props;
 mod scenarios;
 
