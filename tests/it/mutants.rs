@@ -374,6 +374,37 @@ fn a_credentials_reply_to_another_request_is_stale() {
     assert_eq!(m.stats().stale_replies, 1);
 }
 
+#[test]
+fn a_set_is_too_short_lived_when_its_monotonic_deadline_is_inside_the_margin() {
+    // The monotonic deadline counts from the request's start: a set living the margin and 20 s,
+    // answered 30 s after the request, has its deadline 50 s away, inside the margin, although
+    // its Expiration is 80 s away. It is refused (R6), and so is one living exactly the margin.
+    let p = Policy::builder()
+        .pinned_role(Some(role()))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let asked = t0();
+    let judge = |lifetime: Duration, delay: Duration| {
+        let mut m = Machine::new(p.clone(), 1);
+        assert_eq!(m.handle_input(asked, Input::Demand), Ok(Rule::Start));
+        let id = last_request(&mut m).unwrap_or_else(|| panic!("a credentials request"));
+        let now = asked.advance(delay);
+        let exp = now.wall.saturating_add(lifetime);
+        m.handle_input(
+            now,
+            Input::CredentialsReply {
+                id,
+                result: Ok(creds("ASIASHORT", exp)),
+            },
+        )
+    };
+    let s = Duration::from_secs;
+    assert_eq!(judge(MIN + s(20), s(30)), Ok(Rule::RejectStale));
+    assert_eq!(judge(MIN + s(20), s(19)), Ok(Rule::Accept));
+    assert_eq!(judge(MIN, Duration::ZERO), Ok(Rule::RejectStale));
+    assert_eq!(judge(MIN + s(1), Duration::ZERO), Ok(Rule::Accept));
+}
+
 // ---- the machine's bookkeeping ----
 
 #[test]
