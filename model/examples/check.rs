@@ -1,7 +1,7 @@
 //! `cargo run --release -p credcycle-model --example check -- [DEPTH] [THREADS] [MAX_STATES]`:
 //! the exhaustive check, as `credcycle check` runs it. `MAX_STATES` bounds every search (the
 //! check and each re-run for the shortest counterexample): default
-//! `CheckConfig::DEFAULT_MAX_STATES`, `0` for no bound (depth 7 needs that, and about 10 GB).
+//! `CheckConfig::DEFAULT_MAX_STATES`, `0` for no bound (depth 7 needs that, and over 10 GB).
 
 #[expect(
     clippy::disallowed_methods,

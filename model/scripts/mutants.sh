@@ -28,7 +28,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/credcycle-model-mutants.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$work"
 (cd "$root" && git ls-files -z --cached --others --exclude-standard -- model) |
-  (cd "$root" && xargs -0 tar -cf - 2>/dev/null) | tar -x -C "$work"
+  (cd "$root" && xargs -0 tar --ignore-failed-read -cf - 2>/dev/null) | tar -x -C "$work"
 # Cargo decides what to rebuild by modification times, and `git archive` gives every file the
 # commit's time: without this, a build of the last mutant in the shared target directory would
 # look up to date.
@@ -50,6 +50,7 @@ mutants=(
   "backoff gate skipped~crates/core/src/step.rs~// INV-4: nothing is requested before the refresh point or the end of the backoff.\n            if self.now.mono >= until {~if true {~INV-4"
   "revocation skipped~crates/core/src/step.rs~if self.s.is_revoked(creds.access_key_id()) {~if false {~INV-2"
   "single flight skipped~crates/core/src/step.rs~Input::Demand if cx.s.phase == Phase::Idle~Input::Demand if true~INV-3"
+  "too-short guard ignores the request's duration~crates/core/src/step.rs~if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {~if lifetime <= margin && deadline <= self.now.mono.saturating_add(margin) {~INV-1"
   "stale credentials reply taken~crates/core/src/step.rs~request: Request::FetchCredentials(_),\n                since,\n            } if *out == id => *since,~request: Request::FetchCredentials(_), since, } if { let _ = out; true } => *since,~INV-1~the spec answers only the outstanding request (R17 is left to the exhaustive check)"
 )
 

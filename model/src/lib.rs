@@ -66,8 +66,8 @@ pub struct CheckConfig {
 impl CheckConfig {
     /// The depth of the default check (`credcycle check`).
     pub const DEFAULT_DEPTH: usize = 6;
-    /// The default state budget: about 3.5 times what the default depth generates (2,988,532
-    /// states), about 5 GB of memory. Depth 7 generates about 21 million states (about 10 GB):
+    /// The default state budget: about 2.8 times what the default depth generates (3,599,278
+    /// states), about 5 GB of memory. Depth 7 generates well over 20 million (over 10 GB):
     /// set [`max_states`](Self::max_states) to `None` to go there.
     pub const DEFAULT_MAX_STATES: usize = 10_000_000;
 }

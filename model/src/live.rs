@@ -17,6 +17,8 @@ use crate::world::{
 
 /// How many steps a bounded-response run may take before it is declared stuck.
 const MAX_STEPS: usize = 2_000;
+/// LIVE-2's healthy IMDS makes a new set available this long before the old one expires.
+const ROTATE_BEFORE: Duration = Duration::from_secs(5 * 60);
 
 /// A healthy IMDS, as far as a bounded-response run needs one.
 struct Healthy<'a> {
@@ -180,11 +182,19 @@ pub fn live_2_applies(m: &Lifecycle, w: &World) -> bool {
     // The caller kept its side so far: the refresh point is still ahead (a caller that slept
     // through it is outside the premise; INV-1 still holds for it, LIVE-2 cannot).
     let on_time = matches!(w.core.phase, Phase::Waiting { until } if until > now.mono);
-    latency_ok && on_time && held.serve_mode(now, false, m.pol(w.pinned)) == Some(ServeMode::Normal)
+    // A set such an IMDS could have issued: one that rotates ROTATE_BEFORE ahead of expiry
+    // never leaves a fresh set with less than that (and the margin) to live. A set living a
+    // minute, say, is outside the premise (INV-1 still holds for it, LIVE-2 cannot).
+    let margin = m.pol(w.pinned).expiry_margin();
+    let long_enough = held.expiration.as_unix_millis() - now.wall.as_unix_millis()
+        > ms(ROTATE_BEFORE + margin) as i64;
+    latency_ok
+        && on_time
+        && long_enough
+        && held.serve_mode(now, false, m.pol(w.pinned)) == Some(ServeMode::Normal)
 }
 
 fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
-    const ROTATE_BEFORE: Duration = Duration::from_secs(5 * 60);
     const LATENCY: u64 = 1_000;
     let Some(held) = &w.core.held else {
         return Ok(());

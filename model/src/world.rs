@@ -143,6 +143,10 @@ pub enum Answer {
     TooShort,
     /// A set valid for exactly the expiry margin (the boundary: too short-lived, just).
     AtMargin,
+    /// A set valid for the expiry margin plus one second: usable only if it arrives within a
+    /// second of its request (the other half of R6: the monotonic deadline, counted from the
+    /// request's start, must also be more than the margin away).
+    OverMargin,
     /// 404 on the role's credentials path (role removed or changed).
     RoleGone,
     /// 404 on the listing, or "no instance profile" on the credentials path.
@@ -370,6 +374,7 @@ impl Lifecycle {
                     Answer::Expired,
                     Answer::TooShort,
                     Answer::AtMargin,
+                    Answer::OverMargin,
                     Answer::RoleGone,
                 ]);
                 v
@@ -526,6 +531,10 @@ impl Lifecycle {
                     Answer::TooShort => Sent {
                         key: fresh_key(w),
                         expiration: now_true.saturating_add(margin / 2),
+                    },
+                    Answer::OverMargin => Sent {
+                        key: fresh_key(w),
+                        expiration: now_true.saturating_add(margin + Duration::from_secs(1)),
                     },
                     Answer::AtMargin => Sent {
                         key: fresh_key(w),
