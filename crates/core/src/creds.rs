@@ -318,6 +318,27 @@ mod tests {
         )
     }
 
+    /// A role name read from a config file or a scenario is validated like one built by hand:
+    /// the derive would accept "a/b", which would put a path separator into the IMDS URL.
+    #[cfg(feature = "serde")]
+    #[test]
+    fn deserializing_a_role_name_validates_it() {
+        use serde::Deserialize;
+        use serde::de::IntoDeserializer;
+        use serde::de::value::Error;
+        let read = |s: &str| {
+            RoleName::deserialize(s.into_deserializer()).map_err(|e: Error| e.to_string())
+        };
+        assert_eq!(
+            read("web-role").map(|r| r.as_str().to_owned()),
+            Ok("web-role".to_owned())
+        );
+        for bad in ["a/b", "", "web role"] {
+            let err = read(bad).expect_err(bad);
+            assert_eq!(err, RoleName::new(bad).expect_err(bad).to_string());
+        }
+    }
+
     #[test]
     fn debug_output_is_pinned_and_redacted() {
         assert_eq!(
