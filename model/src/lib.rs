@@ -7,9 +7,9 @@
 //! 2. This crate: an exhaustive, depth-bounded search of **the real transition function**
 //!    [`credcycle_core::step`] with [stateright], over an abstracted clock (symbolic time
 //!    jumps relative to the machine's own deadlines, wall-clock jumps) and every IMDS answer.
-//!    The invariants are checked the way the property tests' oracle checks them, from books kept
-//!    beside the machine; every state kind must be reached; the edges taken must be exactly the
-//!    rows of [`credcycle_core::table::TABLE`].
+//!    The invariants are checked by the property tests' oracle ([`credcycle_core::oracle`], the
+//!    same code), from books kept beside the machine; every state kind must be reached; the edges
+//!    taken must be exactly the rows of [`credcycle_core::table::TABLE`].
 //! 3. Trace conformance (tests): traces of the Quint spec (`model/traces/*.itf.json`) replayed
 //!    through the same `step`, compared state by state.
 //!
@@ -30,7 +30,8 @@ use stateright::{Checker, HasDiscoveries, Model, Property};
 pub mod live;
 pub mod world;
 
-pub use world::{Act, Answer, Jump, Lifecycle, Violation, World};
+pub use credcycle_core::oracle::Violation;
+pub use world::{Act, Answer, Jump, Lifecycle, World};
 
 /// What to check, and how far.
 #[derive(Clone, Debug)]

@@ -11,8 +11,10 @@ use credcycle_core::{
     StateKind, WallTime, step,
 };
 
+use credcycle_core::oracle::signed as human_signed;
+
 use crate::world::{
-    LONG_LIFETIME, Lifecycle, MONO0, Sent, WALL0, World, credentials, human, human_signed, ms, role,
+    LONG_LIFETIME, Lifecycle, MONO0, Sent, WALL0, World, credentials, human, ms, role,
 };
 
 /// How many steps a bounded-response run may take before it is declared stuck.

@@ -21,10 +21,11 @@
 
 use core::fmt;
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
+use credcycle_core::oracle::{self, Books, Violation, check_structure, signed as human_signed};
 use credcycle_core::table::{self, Edge};
 use credcycle_core::{
     AccessKeyId, Action, Credentials, Event, Failure, ImdsFailure, Input, InputKind, Jitter,
@@ -69,39 +70,6 @@ pub struct Sent {
     pub key: AccessKeyId,
     /// Its `Expiration`.
     pub expiration: WallTime,
-}
-
-/// An invariant the oracle saw broken.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Violation {
-    /// The invariant's id: `INV-1`.. `INV-6`, or `TABLE` for an edge missing from the table.
-    pub id: &'static str,
-    /// What happened.
-    pub detail: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} violated: {}", self.id, self.detail)
-    }
-}
-
-/// The oracle's books, kept from what went in and out of the machine (a port of the oracle of
-/// `credcycle_core::testing`), never read from the machine's state.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Books {
-    /// Monotonic deadline of each accepted set, computed independently (INV-1).
-    pub deadlines: BTreeMap<(AccessKeyId, WallTime), MonoTime>,
-    /// Keys that must never be handed out again (INV-2).
-    pub revoked: BTreeSet<AccessKeyId>,
-    /// Keys accepted since the last removal was observed (revoked when one is).
-    pub accepted_since_removal: BTreeSet<AccessKeyId>,
-    /// Outstanding requests: id and when they were issued (INV-3).
-    pub outstanding: Vec<(RequestId, MonoTime)>,
-    /// When the last failed attempt was answered, while it still constrains a request (INV-4).
-    pub last_failure: Option<MonoTime>,
-    /// The latest `Expiration` handed out since the last role removal (INV-5).
-    pub last_handed_out: Option<WallTime>,
 }
 
 /// One state of the exhaustive search.
@@ -588,19 +556,7 @@ impl Lifecycle {
             WALL0.offset_millis(w.skew_ms),
         );
         let before = w.core.kind();
-        let was_outstanding = w.core.outstanding().map(|(id, _)| id);
-        let reply = reply_meta(w, &input, now);
-        let invalidated = match &input {
-            Input::Invalidate { access_key_id }
-                if w.core
-                    .held
-                    .as_ref()
-                    .is_some_and(|h| &h.access_key_id == access_key_id) =>
-            {
-                Some(access_key_id.clone())
-            }
-            _ => None,
-        };
+        let noted = w.books.before(&w.core, &input, now);
         let kind = input.kind();
         info.input = Some(kind);
         // INV-6: no input panics, and the same input gives the same transition.
@@ -630,16 +586,13 @@ impl Lifecycle {
         }
         info.actions = t.actions.iter().map(format_action).collect();
         w.core = t.state;
-        self.account(
-            w,
-            now,
-            rule,
-            was_outstanding,
-            reply,
-            invalidated,
-            &t.actions,
-        )?;
-        self.check_structure(w, after)?;
+        if let Some(issued) = w
+            .books
+            .after(policy, now.mono, noted, rule, &w.core, &t.actions)?
+        {
+            w.pending = Some(issued);
+        }
+        check_structure(&w.core, after, w.core.next_deadline(policy), now.mono)?;
         if !table::allows(&edge) {
             return Err(v(
                 "TABLE",
@@ -650,178 +603,6 @@ impl Lifecycle {
                     edge.rule,
                     edge.to
                 ),
-            ));
-        }
-        Ok(())
-    }
-
-    #[expect(
-        clippy::too_many_arguments,
-        reason = "a port of the oracle's accounting"
-    )]
-    fn account(
-        &self,
-        w: &mut World,
-        now: Now,
-        rule: Rule,
-        was_outstanding: Option<RequestId>,
-        reply: Option<ReplyMeta>,
-        invalidated: Option<AccessKeyId>,
-        actions: &[Action],
-    ) -> Result<(), Violation> {
-        let policy = self.pol(w.pinned);
-        let now = now.mono;
-        let timeout = policy.request_timeout();
-        let books = &mut w.books;
-        if rule != Rule::StaleReply
-            && let Some(reply) = &reply
-        {
-            books.outstanding.retain(|(id, _)| *id != reply.id);
-        }
-        if rule != Rule::StaleReply && reply.as_ref().is_some_and(|r| r.repeat) {
-            // INV-4: a not-rotated answer is never followed by an immediate request.
-            books.last_failure = Some(now);
-        }
-        match rule {
-            Rule::Accept if reply.as_ref().is_some_and(|r| r.repeat) => {}
-            Rule::Accept => {
-                books.last_failure = None;
-                for a in actions {
-                    if let Action::Notify(Event::Accepted {
-                        access_key_id,
-                        expiration,
-                        refresh_at,
-                        ..
-                    }) = a
-                    {
-                        let key = (access_key_id.clone(), *expiration);
-                        let Some((_, deadline)) = reply
-                            .as_ref()
-                            .and_then(|r| r.creds.clone())
-                            .filter(|(k, _)| *k == key)
-                        else {
-                            return Err(v(
-                                "INV-1",
-                                format!("accepted {access_key_id} that was not in the reply"),
-                            ));
-                        };
-                        let usable_until = deadline.saturating_sub(policy.expiry_margin());
-                        if *refresh_at > usable_until || *refresh_at <= now {
-                            return Err(v(
-                                "INV-1",
-                                format!(
-                                    "refresh at {} is not between now and the usable deadline {}",
-                                    rel_mono(*refresh_at),
-                                    rel_mono(usable_until)
-                                ),
-                            ));
-                        }
-                        books.deadlines.insert(key, deadline);
-                        books.accepted_since_removal.insert(access_key_id.clone());
-                    }
-                }
-            }
-            Rule::Fail | Rule::RejectStale | Rule::NotRotated | Rule::Abandon => {
-                books.last_failure = Some(now);
-            }
-            Rule::RoleGone | Rule::Detach => {
-                // INV-2: the removal is observed; everything accepted before is the old role's.
-                books.last_failure = Some(now);
-                let old = core::mem::take(&mut books.accepted_since_removal);
-                books.revoked.extend(old);
-                books.last_handed_out = None;
-            }
-            // An expiry in the same step as a request timeout: the request failed too.
-            Rule::Expire
-                if was_outstanding.is_some()
-                    && w.core.outstanding().map(|(id, _)| id) != was_outstanding =>
-            {
-                books.last_failure = Some(now);
-            }
-            _ => {}
-        }
-        if let Some(key) = invalidated {
-            books.revoked.insert(key);
-        }
-        let requests: Vec<(RequestId, Request)> = actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::DiscoverRole { id } => Some((*id, Request::DiscoverRole)),
-                Action::FetchCredentials { id, role } => {
-                    Some((*id, Request::FetchCredentials(role.clone())))
-                }
-                Action::Notify(_) => None,
-            })
-            .collect();
-        if requests.len() > 1 {
-            return Err(v(
-                "INV-3",
-                format!("{} requests issued in one step", requests.len()),
-            ));
-        }
-        if let Some((id, request)) = requests.into_iter().next() {
-            // INV-3: every earlier request was answered, or had timed out.
-            if let Some((old, since)) = books
-                .outstanding
-                .iter()
-                .find(|(_, since)| now < since.saturating_add(timeout))
-            {
-                return Err(v(
-                    "INV-3",
-                    format!(
-                        "request {id} issued while {old} (issued {} ago) is outstanding",
-                        human(MONO0.as_millis().saturating_sub(since.as_millis()))
-                    ),
-                ));
-            }
-            // INV-4: never sooner than the retry floor after a failed attempt.
-            if let Some(failed) = books.last_failure {
-                let floor = policy.retry_floor();
-                if now < failed.saturating_add(floor) {
-                    return Err(v(
-                        "INV-4",
-                        format!(
-                            "request {id} {} after a failed attempt (retry floor {})",
-                            human(now.as_millis() - failed.as_millis()),
-                            human(ms(floor))
-                        ),
-                    ));
-                }
-            }
-            books
-                .outstanding
-                .retain(|(_, since)| now < since.saturating_add(timeout));
-            books.outstanding.push((id, now));
-            w.pending = Some((id, request));
-        }
-        Ok(())
-    }
-
-    fn check_structure(&self, w: &World, kind: StateKind) -> Result<(), Violation> {
-        let policy = self.pol(w.pinned);
-        let s = &w.core;
-        let deadline = s.next_deadline(policy);
-        let idle = matches!(kind, StateKind::Idle | StateKind::Stopped);
-        if deadline.is_some() == idle {
-            return Err(v(
-                "INV-6",
-                format!("state {kind} has deadline {:?}", deadline.map(rel_mono)),
-            ));
-        }
-        if matches!(
-            kind,
-            StateKind::Fresh | StateKind::Refreshing | StateKind::BackingOff
-        ) != s.held.is_some()
-        {
-            return Err(v(
-                "INV-6",
-                format!("state {kind} disagrees with held = {:?}", s.held),
-            ));
-        }
-        if s.revoked.len() > State::MAX_REVOKED {
-            return Err(v(
-                "INV-2",
-                format!("{} revoked keys remembered", s.revoked.len()),
             ));
         }
         Ok(())
@@ -841,59 +622,16 @@ impl Lifecycle {
             return Ok(());
         };
         info.handout = Some(held.access_key_id.to_string());
-        let margin = policy.expiry_margin();
-        let key = (held.access_key_id.clone(), held.expiration);
-        let Some(&deadline) = w.books.deadlines.get(&key) else {
-            return Err(v(
-                "INV-1",
-                format!("handed out {}, which the oracle never saw accepted", key.0),
-            ));
-        };
-        let normal = now.wall.saturating_add(margin) <= held.expiration
-            && now.mono.saturating_add(margin) <= deadline;
-        if !normal {
-            let grace = policy.grace();
-            let in_grace = mode == ServeMode::Grace
-                && !grace.is_zero()
-                && w.core.failing()
-                && now.wall <= held.expiration.saturating_add(grace)
-                && now.mono <= deadline.saturating_add(grace);
-            if !in_grace {
-                return Err(v(
-                    "INV-1",
-                    format!(
-                        "handed out {} with {} left on the wall clock and {} on the monotonic one (margin {})",
-                        held.access_key_id,
-                        human_signed(held.expiration.as_unix_millis() - now.wall.as_unix_millis()),
-                        human_signed(mono_diff(deadline, now.mono)),
-                        human(ms(margin)),
-                    ),
-                ));
-            }
-        }
-        if w.books.revoked.contains(&held.access_key_id) {
-            return Err(v(
-                "INV-2",
-                format!("handed out revoked key {}", held.access_key_id),
-            ));
-        }
-        if let Some(last) = w.books.last_handed_out
-            && held.expiration < last
-        {
-            return Err(v(
-                "INV-5",
-                format!(
-                    "handed out {} expiring {} earlier than one handed out before",
-                    held.access_key_id,
-                    human(
-                        u64::try_from(last.as_unix_millis() - held.expiration.as_unix_millis())
-                            .unwrap_or(0)
-                    )
-                ),
-            ));
-        }
-        w.books.last_handed_out = Some(held.expiration);
-        Ok(())
+        let (key, expiration) = (held.access_key_id.clone(), held.expiration);
+        let failing = w.core.failing();
+        w.books.check_handout(
+            policy,
+            now,
+            &key,
+            expiration,
+            mode == ServeMode::Grace,
+            failing,
+        )
     }
 
     /// Puts `w` in canonical form. Every rewrite erases only what no later step of the machine
@@ -1010,45 +748,6 @@ impl Lifecycle {
     }
 }
 
-/// What the oracle needs to know about a reply before the machine sees it.
-#[derive(Clone, Debug)]
-struct ReplyMeta {
-    id: RequestId,
-    repeat: bool,
-    creds: Option<((AccessKeyId, WallTime), MonoTime)>,
-}
-
-fn reply_meta(w: &World, input: &Input, now: Now) -> Option<ReplyMeta> {
-    let (id, ok_creds) = match input {
-        Input::RoleReply { id, .. } => (*id, None),
-        Input::CredentialsReply { id, result } => (*id, result.as_ref().ok()),
-        _ => return None,
-    };
-    let since = w
-        .books
-        .outstanding
-        .iter()
-        .find(|(o, _)| *o == id)
-        .map(|(_, t)| *t)?;
-    Some(ReplyMeta {
-        id,
-        // The oracle's own view of "not rotated": a set it already saw accepted.
-        repeat: ok_creds.is_some_and(|c| {
-            w.books
-                .deadlines
-                .contains_key(&(c.access_key_id().clone(), c.expiration()))
-        }),
-        creds: ok_creds.map(|c| {
-            let lifetime = c.expiration().saturating_duration_since(now.wall);
-            (
-                (c.access_key_id().clone(), c.expiration()),
-                since.saturating_add(lifetime),
-            )
-        }),
-    })
-}
-
-/// Moves every stored instant of `w` back by `d` ms (time passed).
 fn shift(w: &mut World, d: u64) {
     let dm = Duration::from_millis(d);
     let back_mono = |t: &mut MonoTime| *t = t.saturating_sub(dm);
@@ -1106,10 +805,7 @@ pub fn credentials(set: &Sent) -> Credentials {
 }
 
 fn v(id: &'static str, detail: impl Into<String>) -> Violation {
-    Violation {
-        id,
-        detail: detail.into(),
-    }
+    Violation::new(id, detail)
 }
 
 /// Whole milliseconds of `d`.
@@ -1125,15 +821,7 @@ fn mono_diff(a: MonoTime, b: MonoTime) -> i64 {
 /// A monotonic instant relative to now, for people: `now+4h45m`, `now-30s`.
 #[must_use]
 pub fn rel_mono(t: MonoTime) -> String {
-    let d = mono_diff(t, MONO0);
-    format!("now{}", human_signed(d))
-}
-
-/// A signed duration in ms, for people: `+4h45m`, `-250ms`.
-#[must_use]
-pub fn human_signed(ms: i64) -> String {
-    let sign = if ms < 0 { '-' } else { '+' };
-    format!("{sign}{}", human(ms.unsigned_abs()))
+    oracle::relative(t, MONO0)
 }
 
 /// A duration in ms, for people.

@@ -119,7 +119,9 @@
 //! ## Feature flags
 //!
 //! - `proptest`: the [`testing`] module: public proptest strategies and a simulated IMDS
-//!   environment, to test this crate or any other credentials client.
+//!   environment, to test this crate or any other credentials client. Implies `oracle`.
+//! - `oracle`: the [`oracle`] module: the invariants' oracle (books kept from the machine's
+//!   inputs and outputs), without proptest, for model checkers and other harnesses.
 //! - `serde`: `Serialize`/`Deserialize` for the secret-free value types.
 
 #![forbid(unsafe_code)]
@@ -131,6 +133,8 @@
 mod creds;
 mod input;
 mod machine;
+#[cfg(feature = "oracle")]
+pub mod oracle;
 mod output;
 mod policy;
 mod state;

@@ -34,21 +34,21 @@
     reason = "test support: an expect that fails is a bug in the kit itself"
 )]
 
-use core::fmt;
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use proptest::prelude::*;
 
 use crate::creds::{AccessKeyId, Credentials, RoleName, SecretAccessKey, SessionToken};
 use crate::input::{ImdsFailure, Input, InputKind, RequestId};
 use crate::machine::{Handout, Machine};
-use crate::output::{Action, Event};
 use crate::policy::Policy;
 use crate::state::{Request, StateKind};
 use crate::step::Rule;
 use crate::table::{self, Edge};
 use crate::time::{Jitter, MonoTime, Now, WallTime};
+
+pub use crate::oracle::{Books, Violation, check_structure};
 
 /// The prefix of every secret the [`ImdsModel`] issues: a test can search any output for it.
 pub const SENTINEL: &str = "SENTINEL-SECRET";
@@ -436,43 +436,11 @@ pub fn harness_configs() -> impl Strategy<Value = HarnessConfig> {
         })
 }
 
-/// An invariant the [`Oracle`] saw broken, with the id it breaks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// The invariant's id (`INV-1`...).
-    pub id: &'static str,
-    /// What happened.
-    pub detail: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} violated: {}", self.id, self.detail)
-    }
-}
-
-impl std::error::Error for Violation {}
-
-fn violation(id: &'static str, detail: String) -> Result<(), Violation> {
-    Err(Violation { id, detail })
-}
-
-/// The oracle's own books, kept from what it saw go in and out of the machine, not from the
-/// machine's state.
+/// The harness's oracle: the shared [`Books`] and two counters.
 #[derive(Clone, Debug, Default)]
 pub struct Oracle {
-    /// Monotonic deadline of each accepted set (key id, expiration), computed independently.
-    deadlines: BTreeMap<(AccessKeyId, WallTime), MonoTime>,
-    /// Keys that must never be handed out again (INV-2).
-    revoked: BTreeSet<AccessKeyId>,
-    /// Keys accepted since the last removal was observed (revoked when it is).
-    accepted_since_removal: BTreeSet<AccessKeyId>,
-    /// Outstanding requests (id, issued at).
-    outstanding: Vec<(RequestId, MonoTime)>,
-    /// When the last failed attempt was answered, while failures are unbroken (INV-4).
-    last_failure: Option<MonoTime>,
-    /// The latest expiration handed out in this role epoch (INV-5).
-    last_handed_out: Option<WallTime>,
+    /// The books, kept from what went in and out of the machine.
+    pub books: Books,
     /// Hand-outs seen.
     pub handouts: u64,
     /// Requests seen.
@@ -655,62 +623,14 @@ impl Harness {
 
     fn check_handout(&mut self, h: &Handout) -> Result<(), Violation> {
         let c = h.credentials();
-        let policy = self.machine.policy();
-        let margin = policy.expiry_margin();
-        let now = self.now;
-        let key = (c.access_key_id().clone(), c.expiration());
-        let Some(&deadline) = self.oracle.deadlines.get(&key) else {
-            return violation(
-                "INV-1",
-                format!(
-                    "handed out {:?}, which the oracle never saw accepted",
-                    key.0
-                ),
-            );
-        };
-        let normal = now.wall.saturating_add(margin) <= c.expiration()
-            && now.mono.saturating_add(margin) <= deadline;
-        if !normal {
-            let grace = policy.grace();
-            let in_grace = h.in_grace()
-                && !grace.is_zero()
-                && self.machine.state().failing()
-                && now.wall <= c.expiration().saturating_add(grace)
-                && now.mono <= deadline.saturating_add(grace);
-            if !in_grace {
-                return violation(
-                    "INV-1",
-                    format!(
-                        "handed out {} expiring {} (mono deadline {}) at wall {} mono {} with margin {margin:?}",
-                        c.access_key_id(),
-                        c.expiration(),
-                        deadline,
-                        now.wall,
-                        now.mono
-                    ),
-                );
-            }
-        }
-        if self.oracle.revoked.contains(c.access_key_id()) {
-            return violation(
-                "INV-2",
-                format!("handed out revoked key {}", c.access_key_id()),
-            );
-        }
-        if let Some(last) = self.oracle.last_handed_out
-            && c.expiration() < last
-        {
-            return violation(
-                "INV-5",
-                format!(
-                    "handed out {} expiring {}, after one expiring {last}",
-                    c.access_key_id(),
-                    c.expiration()
-                ),
-            );
-        }
-        self.oracle.last_handed_out = Some(c.expiration());
-        Ok(())
+        self.oracle.books.check_handout(
+            self.machine.policy(),
+            self.now,
+            c.access_key_id(),
+            c.expiration(),
+            h.in_grace(),
+            self.machine.state().failing(),
+        )
     }
 
     /// Feeds one input to the machine and checks everything that came out.
@@ -720,26 +640,18 @@ impl Harness {
     /// The first [`Violation`] seen.
     pub fn input(&mut self, input: Input) -> Result<(), Violation> {
         let before = self.machine.kind();
-        let was_outstanding = self.machine.state().outstanding().map(|(id, _)| id);
-        let reply_meta = self.reply_meta(&input);
-        let invalidated = match &input {
-            Input::Invalidate { access_key_id }
-                if self
-                    .machine
-                    .state()
-                    .held
-                    .as_ref()
-                    .is_some_and(|h| &h.access_key_id == access_key_id) =>
-            {
-                Some(access_key_id.clone())
-            }
-            _ => None,
-        };
+        let noted = self
+            .oracle
+            .books
+            .before(self.machine.state(), &input, self.now);
         let kind = input.kind();
         let rule = match self.machine.handle_input(self.now, input) {
             Ok(rule) => rule,
             Err(e) => {
-                return violation("INV-6", format!("usage error with a monotonic clock: {e}"));
+                return Err(Violation::new(
+                    "INV-6",
+                    format!("usage error with a monotonic clock: {e}"),
+                ));
             }
         };
         let after = self.machine.kind();
@@ -766,199 +678,25 @@ impl Harness {
             kind: after,
             actions: actions.iter().map(|a| format!("{a:?}")).collect(),
         });
-        self.account(rule, was_outstanding, reply_meta, invalidated, &actions)?;
-        self.check_structure(after)
-    }
-
-    /// What the oracle needs to know about a reply before the machine sees it.
-    fn reply_meta(&self, input: &Input) -> Option<ReplyMeta> {
-        let (id, ok_creds) = match input {
-            Input::RoleReply { id, .. } => (*id, None),
-            Input::CredentialsReply { id, result } => (*id, result.as_ref().ok()),
-            _ => return None,
-        };
-        let since = self
-            .oracle
-            .outstanding
-            .iter()
-            .find(|(o, _)| *o == id)
-            .map(|(_, t)| *t)?;
-        Some(ReplyMeta {
-            id,
-            // The oracle's own view of "not rotated": a set it already saw accepted.
-            repeat: ok_creds.is_some_and(|c| {
-                let key = (c.access_key_id().clone(), c.expiration());
-                self.oracle.deadlines.contains_key(&key)
-            }),
-            creds: ok_creds.map(|c| {
-                let lifetime = c.expiration().saturating_duration_since(self.now.wall);
-                (
-                    (c.access_key_id().clone(), c.expiration()),
-                    since.saturating_add(lifetime),
-                )
-            }),
-        })
-    }
-
-    fn account(
-        &mut self,
-        rule: Rule,
-        was_outstanding: Option<RequestId>,
-        reply: Option<ReplyMeta>,
-        invalidated: Option<AccessKeyId>,
-        actions: &[Action],
-    ) -> Result<(), Violation> {
-        let now = self.now.mono;
-        let timeout = self.machine.policy().request_timeout();
-        if rule != Rule::StaleReply
-            && let Some(reply) = &reply
-        {
-            self.oracle.outstanding.retain(|(id, _)| *id != reply.id);
-        }
-        if rule != Rule::StaleReply && reply.as_ref().is_some_and(|r| r.repeat) {
-            // INV-4: a not-rotated answer is never followed by an immediate request, whatever
-            // the machine made of it.
-            self.oracle.last_failure = Some(now);
-        }
-        match rule {
-            Rule::Accept if reply.as_ref().is_some_and(|r| r.repeat) => {}
-            Rule::Accept => {
-                self.oracle.last_failure = None;
-                for a in actions {
-                    if let Action::Notify(Event::Accepted {
-                        access_key_id,
-                        expiration,
-                        refresh_at,
-                        ..
-                    }) = a
-                    {
-                        let key = (access_key_id.clone(), *expiration);
-                        let Some((_, deadline)) = reply
-                            .as_ref()
-                            .and_then(|r| r.creds.clone())
-                            .filter(|(k, _)| *k == key)
-                        else {
-                            return violation(
-                                "INV-1",
-                                format!("accepted {access_key_id} that was not in the reply"),
-                            );
-                        };
-                        let usable_until =
-                            deadline.saturating_sub(self.machine.policy().expiry_margin());
-                        if *refresh_at > usable_until || *refresh_at <= now {
-                            return violation(
-                                "INV-1",
-                                format!(
-                                    "refresh at {refresh_at} is not between now {now} and the usable deadline {usable_until}"
-                                ),
-                            );
-                        }
-                        self.oracle.deadlines.insert(key, deadline);
-                        self.oracle
-                            .accepted_since_removal
-                            .insert(access_key_id.clone());
-                    }
-                }
-            }
-            Rule::Fail | Rule::RejectStale | Rule::NotRotated | Rule::Abandon => {
-                self.oracle.last_failure = Some(now)
-            }
-            Rule::RoleGone | Rule::Detach => {
-                // INV-2: the removal is observed; everything accepted before belongs to the old role.
-                self.oracle.last_failure = Some(now);
-                let old = core::mem::take(&mut self.oracle.accepted_since_removal);
-                self.oracle.revoked.extend(old);
-                self.oracle.last_handed_out = None;
-            }
-            // An expiry in the same step as a request timeout: the request failed too.
-            Rule::Expire
-                if was_outstanding.is_some()
-                    && self.machine.state().outstanding().map(|(id, _)| id) != was_outstanding =>
-            {
-                self.oracle.last_failure = Some(now);
-            }
-            _ => {}
-        }
-        if let Some(key) = invalidated {
-            self.oracle.revoked.insert(key);
-        }
-        let requests: Vec<_> = actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::DiscoverRole { id } => Some((*id, Request::DiscoverRole)),
-                Action::FetchCredentials { id, role } => {
-                    Some((*id, Request::FetchCredentials(role.clone())))
-                }
-                Action::Notify(_) => None,
-            })
-            .collect();
-        if requests.len() > 1 {
-            return violation(
-                "INV-3",
-                format!("{} requests issued in one step", requests.len()),
-            );
-        }
-        if let Some((id, request)) = requests.into_iter().next() {
-            // INV-3: every earlier request was answered, or had timed out (and was abandoned).
-            if let Some((old, since)) = self
-                .oracle
-                .outstanding
-                .iter()
-                .find(|(_, since)| now < since.saturating_add(timeout))
-            {
-                return violation(
-                    "INV-3",
-                    format!("request {id} issued while {old} (since {since}) is outstanding"),
-                );
-            }
-            // INV-4: never sooner than the retry floor after a failed attempt.
-            if let Some(failed) = self.oracle.last_failure {
-                let floor = self.machine.policy().retry_floor();
-                if now < failed.saturating_add(floor) {
-                    return violation(
-                        "INV-4",
-                        format!(
-                            "request {id} at {now}, {:?} after a failure at {failed}",
-                            now.saturating_duration_since(failed)
-                        ),
-                    );
-                }
-            }
+        let issued = self.oracle.books.after(
+            self.machine.policy(),
+            self.now.mono,
+            noted,
+            rule,
+            self.machine.state(),
+            &actions,
+        )?;
+        if let Some((id, request)) = issued {
             self.oracle.requests += 1;
-            self.oracle
-                .outstanding
-                .retain(|(_, since)| now < since.saturating_add(timeout));
-            self.oracle.outstanding.push((id, now));
             self.issued_ids += 1;
-            self.pending = Some((id, request, now));
+            self.pending = Some((id, request, self.now.mono));
         }
-        Ok(())
-    }
-
-    fn check_structure(&self, kind: StateKind) -> Result<(), Violation> {
-        let s = self.machine.state();
-        let deadline = self.machine.poll_timeout();
-        let idle = matches!(kind, StateKind::Idle | StateKind::Stopped);
-        if deadline.is_some() == idle {
-            return violation("INV-6", format!("state {kind} has deadline {deadline:?}"));
-        }
-        if matches!(
-            kind,
-            StateKind::Fresh | StateKind::Refreshing | StateKind::BackingOff
-        ) != s.held.is_some()
-        {
-            return violation(
-                "INV-6",
-                format!("state {kind} disagrees with held = {:?}", s.held),
-            );
-        }
-        if s.revoked.len() > crate::State::MAX_REVOKED {
-            return violation(
-                "INV-2",
-                format!("{} revoked keys remembered", s.revoked.len()),
-            );
-        }
-        Ok(())
+        check_structure(
+            self.machine.state(),
+            after,
+            self.machine.poll_timeout(),
+            self.now.mono,
+        )
     }
 
     /// Runs in healthy mode: every request is answered at once by a healthy IMDS (with a fresh
@@ -1063,13 +801,6 @@ struct Gap {
     served_once: bool,
     start: Option<MonoTime>,
     longest: Duration,
-}
-
-#[derive(Clone, Debug)]
-struct ReplyMeta {
-    id: RequestId,
-    repeat: bool,
-    creds: Option<((AccessKeyId, WallTime), MonoTime)>,
 }
 
 /// Steps the pure transition function over arbitrary inputs and times (which may go

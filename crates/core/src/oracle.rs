@@ -1,0 +1,428 @@
+//! The invariants' oracle: one implementation of "what went in and out of the machine, and does
+//! it keep the invariants", shared by the property tests' `Harness` (in `testing`, feature
+//! `proptest`) and by the exhaustive check in `credcycle-model`, so that the two can never
+//! disagree on what an invariant means. Behind the `oracle` feature.
+//!
+//! The books are kept from the inputs, the actions and the hand-outs alone: the oracle computes
+//! its own monotonic deadline for every set it saw accepted, keeps its own list of revoked keys
+//! and of outstanding requests, and never reads them from the machine's [`State`].
+//!
+//! Use: [`Books::before`] with the input about to be fed, then the real transition, then
+//! [`Books::after`] with what came out, then [`check_structure`]; [`Books::check_handout`] for
+//! every set handed out. Every message states times relative to now (`now+4h45m`, `2.00s ago`),
+//! so that a counterexample reads the same whatever the clocks' origin.
+
+use core::fmt;
+use core::time::Duration;
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::creds::AccessKeyId;
+use crate::input::{Input, RequestId};
+use crate::machine::HumanDuration;
+use crate::output::{Action, Event};
+use crate::policy::Policy;
+use crate::state::{Request, State, StateKind};
+use crate::step::Rule;
+use crate::time::{MonoTime, Now, WallTime};
+
+/// An invariant the oracle saw broken, with the id it breaks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Violation {
+    /// The invariant's id (`INV-1`...), or `TABLE` for an edge the transition table lacks.
+    pub id: &'static str,
+    /// What happened.
+    pub detail: String,
+}
+
+impl Violation {
+    /// A violation of `id`.
+    #[must_use]
+    pub fn new(id: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            id,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} violated: {}", self.id, self.detail)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+fn violation<T>(id: &'static str, detail: String) -> Result<T, Violation> {
+    Err(Violation::new(id, detail))
+}
+
+/// The oracle's books. Plain data (`Eq`, `Hash`), so that a model checker can keep them in its
+/// states; the fields are public so that it can also put them in canonical form.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Books {
+    /// Monotonic deadline of each accepted set (key id, `Expiration`), computed independently
+    /// from the time its request was issued and the lifetime its reply stated (INV-1).
+    pub deadlines: BTreeMap<(AccessKeyId, WallTime), MonoTime>,
+    /// Keys that must never be handed out again (INV-2).
+    pub revoked: BTreeSet<AccessKeyId>,
+    /// Keys accepted since the last removal was observed (revoked when one is).
+    pub accepted_since_removal: BTreeSet<AccessKeyId>,
+    /// Outstanding requests: id and when they were issued (INV-3).
+    pub outstanding: Vec<(RequestId, MonoTime)>,
+    /// When the last failed attempt was answered, while failures are unbroken (INV-4).
+    pub last_failure: Option<MonoTime>,
+    /// The latest `Expiration` handed out since the last role removal (INV-5).
+    pub last_handed_out: Option<WallTime>,
+}
+
+/// What the books need to know of an input before the machine sees it: taken by
+/// [`Books::before`], given back to [`Books::after`].
+#[derive(Clone, Debug)]
+pub struct Before {
+    /// The request outstanding before the input.
+    was_outstanding: Option<RequestId>,
+    /// The reply, if the input is one to a request the books know.
+    reply: Option<ReplyMeta>,
+    /// The key an `Invalidate` names, if it is the held one.
+    invalidated: Option<AccessKeyId>,
+}
+
+#[derive(Clone, Debug)]
+struct ReplyMeta {
+    id: RequestId,
+    /// The oracle's own view of "not rotated": a set it already saw accepted.
+    repeat: bool,
+    /// The set in a successful credentials reply, with the monotonic deadline the oracle gives
+    /// it: when its request was issued plus the lifetime the reply states.
+    creds: Option<((AccessKeyId, WallTime), MonoTime)>,
+}
+
+impl Books {
+    /// Notes what the books need of `input`, about to be fed to a machine in `state` at `now`.
+    #[must_use]
+    pub fn before(&self, state: &State, input: &Input, now: Now) -> Before {
+        let invalidated = match input {
+            Input::Invalidate { access_key_id }
+                if state
+                    .held
+                    .as_ref()
+                    .is_some_and(|h| &h.access_key_id == access_key_id) =>
+            {
+                Some(access_key_id.clone())
+            }
+            _ => None,
+        };
+        Before {
+            was_outstanding: state.outstanding().map(|(id, _)| id),
+            reply: self.reply_meta(input, now.wall),
+            invalidated,
+        }
+    }
+
+    fn reply_meta(&self, input: &Input, wall: WallTime) -> Option<ReplyMeta> {
+        let (id, ok_creds) = match input {
+            Input::RoleReply { id, .. } => (*id, None),
+            Input::CredentialsReply { id, result } => (*id, result.as_ref().ok()),
+            _ => return None,
+        };
+        let since = self
+            .outstanding
+            .iter()
+            .find(|(o, _)| *o == id)
+            .map(|(_, t)| *t)?;
+        let key = |c: &crate::creds::Credentials| (c.access_key_id().clone(), c.expiration());
+        Some(ReplyMeta {
+            id,
+            repeat: ok_creds.is_some_and(|c| self.deadlines.contains_key(&key(c))),
+            creds: ok_creds.map(|c| {
+                let lifetime = c.expiration().saturating_duration_since(wall);
+                (key(c), since.saturating_add(lifetime))
+            }),
+        })
+    }
+
+    /// Accounts for one transition: `rule` fired at `now`, leaving the machine in `state`, with
+    /// `actions`. Returns the request the machine issued, if any.
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] of INV-1 (a set accepted that was not in the reply, or a refresh point
+    /// outside the set's usable life), INV-3 (two requests at once) or INV-4 (a request sooner
+    /// than the retry floor after a failed attempt).
+    pub fn after(
+        &mut self,
+        policy: &Policy,
+        now: MonoTime,
+        before: Before,
+        rule: Rule,
+        state: &State,
+        actions: &[Action],
+    ) -> Result<Option<(RequestId, Request)>, Violation> {
+        let Before {
+            was_outstanding,
+            reply,
+            invalidated,
+        } = before;
+        let timeout = policy.request_timeout();
+        if rule != Rule::StaleReply
+            && let Some(reply) = &reply
+        {
+            self.outstanding.retain(|(id, _)| *id != reply.id);
+        }
+        let repeat = reply.as_ref().is_some_and(|r| r.repeat);
+        if rule != Rule::StaleReply && repeat {
+            // INV-4: a not-rotated answer is never followed by an immediate request, whatever
+            // the machine made of it.
+            self.last_failure = Some(now);
+        }
+        match rule {
+            Rule::Accept if repeat => {}
+            Rule::Accept => {
+                self.last_failure = None;
+                self.accepted(policy, now, reply.and_then(|r| r.creds), actions)?;
+            }
+            Rule::Fail | Rule::RejectStale | Rule::NotRotated | Rule::Abandon => {
+                self.last_failure = Some(now);
+            }
+            Rule::RoleGone | Rule::Detach => {
+                // INV-2: the removal is observed; everything accepted before is the old role's.
+                self.last_failure = Some(now);
+                let old = core::mem::take(&mut self.accepted_since_removal);
+                self.revoked.extend(old);
+                self.last_handed_out = None;
+            }
+            // An expiry in the same step as a request timeout: the request failed too.
+            Rule::Expire
+                if was_outstanding.is_some()
+                    && state.outstanding().map(|(id, _)| id) != was_outstanding =>
+            {
+                self.last_failure = Some(now);
+            }
+            _ => {}
+        }
+        if let Some(key) = invalidated {
+            self.revoked.insert(key);
+        }
+        let mut requests = actions.iter().filter_map(|a| match a {
+            Action::DiscoverRole { id } => Some((*id, Request::DiscoverRole)),
+            Action::FetchCredentials { id, role } => {
+                Some((*id, Request::FetchCredentials(role.clone())))
+            }
+            Action::Notify(_) => None,
+        });
+        let Some((id, request)) = requests.next() else {
+            return Ok(None);
+        };
+        let more = requests.count();
+        if more > 0 {
+            return violation("INV-3", format!("{} requests issued in one step", more + 1));
+        }
+        // INV-3: every earlier request was answered, or had timed out (and was abandoned).
+        if let Some((old, since)) = self
+            .outstanding
+            .iter()
+            .find(|(_, since)| now < since.saturating_add(timeout))
+        {
+            return violation(
+                "INV-3",
+                format!(
+                    "request {id} issued while {old} (issued {} ago) is outstanding",
+                    HumanDuration(now.saturating_duration_since(*since))
+                ),
+            );
+        }
+        // INV-4: never sooner than the retry floor after a failed attempt.
+        if let Some(failed) = self.last_failure {
+            let floor = policy.retry_floor();
+            if now < failed.saturating_add(floor) {
+                return violation(
+                    "INV-4",
+                    format!(
+                        "request {id} {} after a failed attempt (retry floor {})",
+                        HumanDuration(now.saturating_duration_since(failed)),
+                        HumanDuration(floor)
+                    ),
+                );
+            }
+        }
+        self.outstanding
+            .retain(|(_, since)| now < since.saturating_add(timeout));
+        self.outstanding.push((id, now));
+        Ok(Some((id, request)))
+    }
+
+    /// INV-1: a set accepted was the one in the reply, and its refresh point is in its usable
+    /// life (after now, no later than the oracle's deadline less the margin).
+    fn accepted(
+        &mut self,
+        policy: &Policy,
+        now: MonoTime,
+        in_reply: Option<((AccessKeyId, WallTime), MonoTime)>,
+        actions: &[Action],
+    ) -> Result<(), Violation> {
+        for a in actions {
+            let Action::Notify(Event::Accepted {
+                access_key_id,
+                expiration,
+                refresh_at,
+                ..
+            }) = a
+            else {
+                continue;
+            };
+            let key = (access_key_id.clone(), *expiration);
+            let Some((_, deadline)) = in_reply.clone().filter(|(k, _)| *k == key) else {
+                return violation(
+                    "INV-1",
+                    format!("accepted {access_key_id} that was not in the reply"),
+                );
+            };
+            let usable_until = deadline.saturating_sub(policy.expiry_margin());
+            if *refresh_at > usable_until || *refresh_at <= now {
+                return violation(
+                    "INV-1",
+                    format!(
+                        "refresh at {} is not between now and the usable deadline {}",
+                        relative(*refresh_at, now),
+                        relative(usable_until, now)
+                    ),
+                );
+            }
+            self.deadlines.insert(key, deadline);
+            self.accepted_since_removal.insert(access_key_id.clone());
+        }
+        Ok(())
+    }
+
+    /// Checks a hand-out of the set (`access_key_id`, `expiration`) at `now`. `in_grace`: the
+    /// machine said it serves the set in grace; `failing`: the machine's refreshes are failing.
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] of INV-1 (a set the books never saw accepted, or one within the margin
+    /// of its expiry on either clock, outside a grace the policy allows), INV-2 (a revoked key)
+    /// or INV-5 (an `Expiration` earlier than one handed out before, in the same role).
+    pub fn check_handout(
+        &mut self,
+        policy: &Policy,
+        now: Now,
+        access_key_id: &AccessKeyId,
+        expiration: WallTime,
+        in_grace: bool,
+        failing: bool,
+    ) -> Result<(), Violation> {
+        let margin = policy.expiry_margin();
+        let Some(&deadline) = self.deadlines.get(&(access_key_id.clone(), expiration)) else {
+            return violation(
+                "INV-1",
+                format!("handed out {access_key_id}, which the oracle never saw accepted"),
+            );
+        };
+        let normal = now.wall.saturating_add(margin) <= expiration
+            && now.mono.saturating_add(margin) <= deadline;
+        if !normal {
+            let grace = policy.grace();
+            let allowed = in_grace
+                && !grace.is_zero()
+                && failing
+                && now.wall <= expiration.saturating_add(grace)
+                && now.mono <= deadline.saturating_add(grace);
+            if !allowed {
+                return violation(
+                    "INV-1",
+                    format!(
+                        "handed out {access_key_id} with {} left on the wall clock and {} on the monotonic one (margin {})",
+                        signed(expiration.as_unix_millis() - now.wall.as_unix_millis()),
+                        signed(mono_diff(deadline, now.mono)),
+                        HumanDuration(margin),
+                    ),
+                );
+            }
+        }
+        if self.revoked.contains(access_key_id) {
+            return violation("INV-2", format!("handed out revoked key {access_key_id}"));
+        }
+        if let Some(last) = self.last_handed_out
+            && expiration < last
+        {
+            return violation(
+                "INV-5",
+                format!(
+                    "handed out {access_key_id} expiring {} earlier than one handed out before",
+                    HumanDuration(Duration::from_millis(
+                        u64::try_from(last.as_unix_millis() - expiration.as_unix_millis())
+                            .unwrap_or(0)
+                    ))
+                ),
+            );
+        }
+        self.last_handed_out = Some(expiration);
+        Ok(())
+    }
+}
+
+/// Checks the shape of the machine's state after a step (INV-6: a deadline exactly when the
+/// state waits for something, a held set exactly in the states that serve one; INV-2: the
+/// revoked list is bounded). `deadline` is the state's next deadline and `now` the time of the
+/// step, for the message.
+///
+/// # Errors
+///
+/// The [`Violation`] seen.
+pub fn check_structure(
+    state: &State,
+    kind: StateKind,
+    deadline: Option<MonoTime>,
+    now: MonoTime,
+) -> Result<(), Violation> {
+    let idle = matches!(kind, StateKind::Idle | StateKind::Stopped);
+    if deadline.is_some() == idle {
+        return violation(
+            "INV-6",
+            format!(
+                "state {kind} has deadline {:?}",
+                deadline.map(|d| relative(d, now))
+            ),
+        );
+    }
+    if matches!(
+        kind,
+        StateKind::Fresh | StateKind::Refreshing | StateKind::BackingOff
+    ) != state.held.is_some()
+    {
+        return violation(
+            "INV-6",
+            format!("state {kind} disagrees with held = {:?}", state.held),
+        );
+    }
+    if state.revoked.len() > State::MAX_REVOKED {
+        return violation(
+            "INV-2",
+            format!("{} revoked keys remembered", state.revoked.len()),
+        );
+    }
+    Ok(())
+}
+
+fn mono_diff(a: MonoTime, b: MonoTime) -> i64 {
+    i64::try_from(a.as_millis())
+        .unwrap_or(i64::MAX)
+        .saturating_sub(i64::try_from(b.as_millis()).unwrap_or(i64::MAX))
+}
+
+/// A signed duration in ms, for people: `+4h45m`, `-250ms`.
+#[must_use]
+pub fn signed(ms: i64) -> String {
+    let sign = if ms < 0 { '-' } else { '+' };
+    format!(
+        "{sign}{}",
+        HumanDuration(Duration::from_millis(ms.unsigned_abs()))
+    )
+}
+
+/// A monotonic instant relative to `now`, for people: `now+4h45m`, `now-30s`.
+#[must_use]
+pub fn relative(t: MonoTime, now: MonoTime) -> String {
+    format!("now{}", signed(mono_diff(t, now)))
+}
