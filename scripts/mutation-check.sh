@@ -50,7 +50,8 @@ PY
   fi
   out=$(cd "$work" && cargo test -q -p credcycle-tests --test it "props::$test" 2>&1 || true)
   if grep -q "props::$test" <<<"$(sed -n '/^failures:/,$p' <<<"$out")"; then
-    why=$(grep -m1 -oE '(INV|LIVE)-[0-9] violated: [^.]*' <<<"$out" | cut -c1-140)
+    why=$(grep -m1 -oE '(INV|LIVE)-[0-9] violated: .*' <<<"$out" |
+      sed -E 's/[.;]* *minimal failing input.*//; s/\.$//' | cut -c1-160)
     echo "caught       $name -> $test: $why"
   else
     echo "SURVIVED     $name (expected $test to fail)"; survived=$((survived + 1))
