@@ -111,6 +111,18 @@ impl Rig {
         r
     }
 
+    /// Fails a test whose driving loop has taken `steps` wake-ups, far more than any scenario
+    /// here needs: a machine whose deadlines stop moving the clock must fail, not hang.
+    fn assert_progress(&self, steps: u32) {
+        assert!(
+            steps <= 10_000,
+            "no progress after {steps} wake-ups: now {}, next deadline {:?}, state {}",
+            self.now.mono,
+            self.m.poll_timeout(),
+            self.m.kind()
+        );
+    }
+
     fn refresh_at(&self) -> MonoTime {
         match self.m.state().phase {
             credcycle_core::Phase::Waiting { until } => until,
@@ -449,7 +461,10 @@ fn wall_clock_jumped_back_an_hour_gives_no_expired_handout() {
     let deadline = r.m.state().held.as_ref().unwrap().deadline;
     let mut handed_out_late = false;
     // Drive through the refresh window with IMDS timing out on every attempt.
+    let mut steps = 0;
     while r.now.mono < deadline {
+        steps += 1;
+        r.assert_progress(steps);
         let wake = r.m.poll_timeout().unwrap();
         r.advance(wake.saturating_duration_since(r.now.mono));
         r.input(Input::Tick);
@@ -486,7 +501,10 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
     let usable_until = deadline.saturating_sub(policy.expiry_margin());
     let mut answered_at = Vec::new();
     let mut asked_at = Vec::new();
+    let mut steps = 0;
     while answered_at.len() < 5 {
+        steps += 1;
+        r.assert_progress(steps);
         let wake = r.m.poll_timeout().unwrap();
         r.advance(wake.saturating_duration_since(r.now.mono));
         let issued = r.log.len();

@@ -745,8 +745,12 @@ impl Harness {
     ) -> Result<Duration, Violation> {
         let end = self.now.mono.saturating_add(span);
         let mut gap = Gap::default();
+        // A machine whose deadlines never move the clock would make a driver spin: fail rather
+        // than hang (a healthy run needs a handful of steps at any one instant).
+        let mut steps_at_this_instant = 0_u32;
         self.input(Input::Demand)?;
         while self.now.mono < end {
+            let started = self.now.mono;
             let next = if self.pending.is_some() {
                 self.now.mono.saturating_add(latency)
             } else {
@@ -772,6 +776,23 @@ impl Harness {
                 self.input(Input::Tick)?;
             }
             self.note_gap(&mut gap)?;
+            steps_at_this_instant = if self.now.mono == started {
+                steps_at_this_instant + 1
+            } else {
+                0
+            };
+            if steps_at_this_instant > 1_000 {
+                return Err(Violation::new(
+                    "LIVE-2",
+                    format!(
+                        "no progress: {steps_at_this_instant} steps at {} without the clock moving \
+                         (next deadline {:?}, state {})",
+                        self.now.mono,
+                        self.machine.poll_timeout(),
+                        self.machine.kind()
+                    ),
+                ));
+            }
         }
         Ok(gap.longest)
     }
