@@ -257,6 +257,23 @@ mod tests {
     }
 
     #[test]
+    fn mono_arithmetic_is_exact_away_from_the_bounds() {
+        let t = MonoTime::from_millis(5_000);
+        assert_eq!(
+            t.saturating_add(Duration::from_millis(1_500)).as_millis(),
+            6_500
+        );
+        assert_eq!(
+            t.saturating_sub(Duration::from_millis(1_500)).as_millis(),
+            3_500
+        );
+        assert_eq!(
+            t.saturating_duration_since(MonoTime::from_millis(2_000)),
+            Duration::from_secs(3)
+        );
+    }
+
+    #[test]
     fn wall_time_formats_like_imds() {
         let t = WallTime::from_unix_secs(1_795_862_471); // 2026-11-28T10:41:11Z
         assert_eq!(t.to_rfc3339(), "2026-11-28T10:41:11Z");
