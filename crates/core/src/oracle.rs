@@ -11,6 +11,52 @@
 //! [`Books::after`] with what came out, then [`check_structure`]; [`Books::check_handout`] for
 //! every set handed out. Every message states times relative to now (`now+4h45m`, `2.00s ago`),
 //! so that a counterexample reads the same whatever the clocks' origin.
+//!
+//! ```
+//! use credcycle_core::oracle::{Books, check_structure};
+//! use credcycle_core::{
+//!     Credentials, Input, Jitter, MonoTime, Now, Policy, RoleName, State, WallTime, step,
+//! };
+//! use credcycle_core::{AccessKeyId, SecretAccessKey, SessionToken};
+//! use core::time::Duration;
+//!
+//! let policy = Policy::default();
+//! let mut books = Books::default();
+//! let mut state = State::new(&policy);
+//! let mut now = Now::new(MonoTime::from_millis(1_000), WallTime::from_unix_secs(1_795_862_471));
+//!
+//! // Feeds one input through the real `step`, keeping the books; returns the request issued.
+//! let feed = |state: &mut State, books: &mut Books, input: Input, now: Now| {
+//!     let noted = books.before(state, &input, now);
+//!     let t = step(state, &input, now, Jitter::ZERO, &policy);
+//!     let issued = books.after(&policy, now.mono, noted, t.rule, &t.state, &t.actions)?;
+//!     check_structure(&t.state, t.state.kind(), t.state.next_deadline(&policy), now.mono)?;
+//!     *state = t.state;
+//!     Ok::<_, credcycle_core::oracle::Violation>(issued)
+//! };
+//!
+//! let (id, _) = feed(&mut state, &mut books, Input::Demand, now)?.expect("a role listing");
+//! let role = RoleName::new("web").expect("a valid name");
+//! let (id, _) = feed(&mut state, &mut books, Input::RoleReply { id, result: Ok(role) }, now)?
+//!     .expect("a credentials request");
+//! now = now.advance(Duration::from_millis(40));
+//! let creds = Credentials::new(
+//!     AccessKeyId::new("ASIAEXAMPLE"),
+//!     SecretAccessKey::new("secret".into()),
+//!     SessionToken::new("token".into()),
+//!     now.wall.saturating_add(Duration::from_secs(6 * 3600)),
+//! );
+//! feed(&mut state, &mut books, Input::CredentialsReply { id, result: Ok(creds) }, now)?;
+//!
+//! // A hand-out an hour later is fine; one at the set's Expiration breaks INV-1.
+//! let held = state.held.clone().expect("a set is held");
+//! let later = now.advance(Duration::from_secs(3600));
+//! books.check_handout(&policy, later, &held.access_key_id, held.expiration, false, false)?;
+//! let at_expiry = now.advance(Duration::from_secs(6 * 3600));
+//! let broken = books.check_handout(&policy, at_expiry, &held.access_key_id, held.expiration, false, false);
+//! assert_eq!(broken.map_err(|v| v.id), Err("INV-1"));
+//! # Ok::<(), credcycle_core::oracle::Violation>(())
+//! ```
 
 use core::fmt;
 use core::time::Duration;
