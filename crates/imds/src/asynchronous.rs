@@ -112,13 +112,7 @@ impl HyperTransport {
             .await
             .map_err(|e| from_error(&e))?;
         let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-            })
-            .collect();
+        let headers = crate::transport::header_pairs(response.headers());
         let expected = response
             .headers()
             .get(hyper::header::CONTENT_LENGTH)

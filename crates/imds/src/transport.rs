@@ -164,13 +164,7 @@ impl Transport for UreqTransport {
         .map_err(from_ureq)?;
 
         let status = response.status().as_u16();
-        let headers: Vec<(String, String)> = response
-            .headers()
-            .iter()
-            .filter_map(|(name, value)| {
-                Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
-            })
-            .collect();
+        let headers = header_pairs(response.headers());
         let expected = response
             .body()
             .content_length()
@@ -195,6 +189,17 @@ impl Transport for UreqTransport {
 }
 
 /// Maps a ureq error to a secret-free transport error.
+/// A response's headers as (name, value) pairs; values that are not visible ASCII are left out
+/// (IMDS sends none, and the codec reads only ASCII headers). Shared by both transports.
+pub(crate) fn header_pairs(headers: &ureq::http::HeaderMap) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .filter_map(|(name, value)| {
+            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        })
+        .collect()
+}
+
 fn from_ureq(e: ureq::Error) -> TransportError {
     match e {
         ureq::Error::Timeout(_) => TransportError::Timeout,
