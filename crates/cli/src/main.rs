@@ -81,12 +81,21 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Prints the `listening on URL` line that scripts wait for, and flushes it at once.
-pub(crate) fn announce(url: &str) {
+/// Binds `listen`, then prints the `listening on http://ADDR{path}` line that scripts wait for
+/// (with the port actually bound, for `:0`) and flushes it at once.
+pub(crate) async fn listen(
+    listen: std::net::SocketAddr,
+    path: &str,
+) -> Result<tokio::net::TcpListener, Failure> {
     use std::io::Write as _;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| Failure(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "listening on {url}");
+    let _ = writeln!(out, "listening on http://{addr}{path}");
     let _ = out.flush();
+    Ok(listener)
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

@@ -79,11 +79,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let state = Arc::new((provider, token));
     let runtime = crate::runtime()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| Failure(format!("cannot listen on {}: {e}", args.listen)))?;
-        let addr = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
-        crate::announce(&format!("http://{addr}/credentials"));
+        let listener = crate::listen(args.listen, "/credentials").await?;
         let shutdown = crate::shutdown_signal();
         tokio::pin!(shutdown);
         loop {

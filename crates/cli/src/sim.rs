@@ -74,11 +74,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
 
     let runtime = crate::runtime()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .map_err(|e| Failure(format!("cannot listen on {}: {e}", args.listen)))?;
-        let addr = listener.local_addr().map_err(|e| Failure(e.to_string()))?;
-        crate::announce(&format!("http://{addr}"));
+        let listener = crate::listen(args.listen, "").await?;
         credcycle_sim::serve(listener, sim, clock, crate::shutdown_signal())
             .await
             .map_err(|e| Failure(format!("simulator stopped: {e}")))
