@@ -33,19 +33,7 @@ for m in "${mutants[@]}"; do
   IFS='~' read -r name file old new test <<<"$m"
   [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
   cp "$work/$file" "$work/$file.orig"
-  if ! python3 - "$work/$file" "$old" "$new" <<'PY'
-import re, sys
-path, old, new = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3]
-src = open(path).read()
-# Whitespace-insensitive, so that rustfmt reflowing a line does not silently disable a mutant.
-pat = r"\s*".join(re.escape(c) for c in old if not c.isspace())
-hits = list(re.finditer(pat, src))
-if len(hits) != 1:
-    sys.exit(f"{len(hits)} matches")
-a, b = hits[0].span()
-open(path, "w").write(src[:a] + new + src[b:])
-PY
-  then
+  if ! python3 "$root/scripts/apply-mutation.py" "$work/$file" "$old" "$new"; then
     echo "NOT APPLIED  $name ($file): update this script"; survived=$((survived + 1)); continue
   fi
   out=$(cd "$work" && cargo test -q -p credcycle-tests --test it "props::$test" 2>&1 || true)

@@ -86,19 +86,7 @@ for m in "${mutants[@]}"; do
   IFS='~' read -r name file old new prop no_replay <<<"$m"
   [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
   cp "$work/$file" "$work/$file.orig"
-  if ! why=$(python3 - "$work/$file" "$old" "$new" 2>&1 <<'PY'
-import re, sys
-path, old, new = sys.argv[1], sys.argv[2].replace("\\n", "\n"), sys.argv[3]
-src = open(path).read()
-# Whitespace-insensitive, so that rustfmt reflowing a line does not silently disable a mutant.
-pat = r"\s*".join(re.escape(c) for c in old if not c.isspace())
-hits = list(re.finditer(pat, src))
-if len(hits) != 1:
-    sys.exit(f"the text to replace matches {len(hits)} times, not once")
-a, b = hits[0].span()
-open(path, "w").write(src[:a] + new + src[b:])
-PY
-  ); then
+  if ! why=$(python3 "$root/scripts/apply-mutation.py" "$work/$file" "$old" "$new" 2>&1); then
     echo "NOT APPLIED  $name ($file): $why; update this script"
     survived=$((survived + 1)); continue
   fi
