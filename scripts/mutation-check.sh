@@ -17,6 +17,8 @@ export PROPTEST_CASES=${PROPTEST_CASES:-10000}
 filter=${1:-}
 
 # name ~ file ~ exact text to replace (whitespace-insensitive) ~ replacement ~ test that must fail
+# The test is a property test of credcycle-tests (props::NAME), or PACKAGE/TARGET/FILTER for a
+# test elsewhere.
 mutants=(
   "expiry margin ignored~crates/core/src/state.rs~now.wall.saturating_add(margin) <= self.expiration~now.wall <= self.expiration~inv_1_no_expired_handout"
   "monotonic check skipped~crates/core/src/state.rs~now.mono.saturating_add(margin) <= self.deadline~true~inv_1_no_expired_handout"
@@ -26,6 +28,8 @@ mutants=(
   "single flight skipped~crates/core/src/step.rs~Input::Demand if cx.s.phase == Phase::Idle~Input::Demand if true~inv_3_single_flight"
   "not-rotated answer accepted~crates/core/src/step.rs~expiration <= newest~expiration < newest~inv_4_no_hammering"
   "regression check removed~crates/core/src/step.rs~if self.s.newest.is_some_and(|newest| expiration <= newest) {~if false {~inv_5_no_regression"
+  "hot path ignores the coarse lead~crates/provider/src/provider.rs~.saturating_sub(lag) .saturating_sub(lead),~.saturating_sub(lag),~credcycle/it/hot_path::"
+  "hot path ignores the coarse lag on the wall clock~crates/provider/src/provider.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag),~.saturating_sub(policy.expiry_margin()),~credcycle/it/hot_path::"
 )
 
 survived=0
@@ -36,9 +40,14 @@ for m in "${mutants[@]}"; do
   if ! python3 "$root/scripts/apply-mutation.py" "$work/$file" "$old" "$new"; then
     echo "NOT APPLIED  $name ($file): update this script"; survived=$((survived + 1)); continue
   fi
-  out=$(cd "$work" && cargo test -q -p credcycle-tests --test it "props::$test" 2>&1 || true)
-  if grep -q "props::$test" <<<"$(sed -n '/^failures:/,$p' <<<"$out")"; then
-    why=$(grep -m1 -oE '(INV|LIVE)-[0-9] violated: .*' <<<"$out" |
+  if [[ "$test" == */* ]]; then
+    IFS='/' read -r package target test <<<"$test"
+  else
+    package=credcycle-tests target=it test="props::$test"
+  fi
+  out=$(cd "$work" && cargo test -q -p "$package" --test "$target" "$test" 2>&1 || true)
+  if grep -q "$test" <<<"$(sed -n '/^failures:/,$p' <<<"$out")"; then
+    why=$(grep -m1 -oE '(INV|LIVE)-[0-9] violated: .*|handed out .*' <<<"$out" |
       sed -E 's/[.;]* *minimal failing input.*//; s/\.$//' | cut -c1-160)
     echo "caught       $name -> $test: $why"
   else

@@ -24,7 +24,8 @@ use crate::fetch::Fetcher;
 ///
 /// - **Hot path.** [`credentials`](Self::credentials) first reads a snapshot of the held
 ///   credentials (an `arc-swap` load, no lock) and checks it against the coarse monotonic and
-///   wall clocks (INV-1 on both clocks, with the clocks' lag subtracted from the bounds). A hit
+///   wall clocks (INV-1 on both clocks, with the coarse clocks' lag and lead subtracted from the
+///   bounds). A hit
 ///   costs a few tens of nanoseconds and no system call.
 /// - **Slow path.** Otherwise the caller takes the lifecycle's lock, lets the machine react to
 ///   the demand, and either carries out the one IMDS request it asks for (outside the lock) or
@@ -125,7 +126,8 @@ impl core::fmt::Debug for ProvidedCredentials {
 /// What the hot path reads: the credentials and their bounds in the coarse clocks' terms.
 struct Snapshot {
     creds: Arc<Credentials>,
-    /// Last coarse monotonic reading at which a hand-out is safe (INV-1, lag subtracted).
+    /// Last coarse monotonic reading at which a hand-out is safe (INV-1, lag and lead
+    /// subtracted).
     mono_bound: MonoTime,
     /// Last coarse wall reading at which a hand-out is safe (INV-1, lag subtracted).
     wall_bound: WallTime,
@@ -591,11 +593,12 @@ impl Shared {
     /// Publishes what the hot path may hand out: the held set with its bounds in the coarse
     /// clocks' terms, or nothing.
     fn publish(&self, cold: &Cold) {
-        // Coarse first, then precise: the coarse reading is then no later than the precise one,
-        // which keeps the bound on the safe side (see `Clock::coarse`).
+        // Coarse first, then precise: the coarse reading then leads the precise one by at most
+        // the clock's declared lead (see `Clock::coarse` and docs/performance.md).
         let coarse = self.clock.coarse();
         let now = self.clock.now();
         let lag = self.clock.coarse_lag();
+        let lead = self.clock.coarse_lead();
         let machine = &cold.machine;
         let snapshot = match (machine.credentials(now), machine.state().held.as_ref()) {
             (Ok(handout), Some(held)) if !handout.in_grace() => {
@@ -611,7 +614,13 @@ impl Shared {
                 };
                 Snapshot {
                     creds: handout.shared(),
-                    mono_bound: coarse.mono.saturating_add(left).saturating_sub(lag),
+                    // INV-1, monotonic: a later coarse reading may lag by `lag`, and `coarse`
+                    // may have led `now` by `lead`.
+                    mono_bound: coarse
+                        .mono
+                        .saturating_add(left)
+                        .saturating_sub(lag)
+                        .saturating_sub(lead),
                     wall_bound: held
                         .expiration
                         .saturating_sub(policy.expiry_margin())

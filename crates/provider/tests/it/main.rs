@@ -4,6 +4,7 @@
 #[cfg(feature = "aws-sdk")]
 mod aws_sdk;
 mod herd;
+mod hot_path;
 mod scripted;
 mod sim;
 
