@@ -56,11 +56,17 @@ impl Healthy<'_> {
         held.serve_mode(self.now(), self.core.failing(), self.policy)
     }
 
+    /// A new set: valid for `lifetime`, and expiring later than any set issued before it (as on
+    /// EC2, even when two are issued in the same second).
     fn fresh_set(&mut self, lifetime: Duration) -> Sent {
         self.issued += 1;
+        let mut expiration = self.true_wall().saturating_add(lifetime);
+        if let Some(newest) = self.core.newest {
+            expiration = expiration.max(newest.saturating_add(Duration::from_secs(1)));
+        }
         Sent {
             key: AccessKeyId::new(format!("HEALTHY{}", self.issued)),
-            expiration: self.true_wall().saturating_add(lifetime),
+            expiration,
         }
     }
 
@@ -69,10 +75,14 @@ impl Healthy<'_> {
     }
 }
 
-/// LIVE-1 (recovery) from `w`: once IMDS answers healthily (with either role attached), usable
-/// credentials are available within two refusing backoff caps — one for the attempt that failed
-/// last, one more when the role changed meanwhile (the 404 on the old role's path is itself a
-/// failed attempt). A port of `Harness::recover`, with the largest jitter (the longest delays).
+/// LIVE-1 (recovery) from `w`: once the clocks agree again (the client's wall clock is
+/// corrected) and IMDS answers healthily (with either role attached), usable credentials are
+/// available within two refusing backoff caps — one for the attempt that failed last, one more
+/// when the role changed meanwhile (the 404 on the old role's path is itself a failed attempt).
+/// A healthy IMDS serves its *current* set: the newest set the machine accepted, again, as long
+/// as AWS has not rejected it, its role is still attached and it is not yet due to rotate (real
+/// IMDS re-serves a set until it rotates); a brand-new set otherwise. With the largest jitter
+/// (the longest delays).
 ///
 /// # Errors
 ///
@@ -89,11 +99,13 @@ pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
             policy: m.pol(w.pinned),
             core: w.core.clone(),
             t: 0,
-            skew_ms: w.skew_ms,
+            // The clocks agree again.
+            skew_ms: 0,
             issued: 0,
             jitter: Jitter::ONE,
         };
-        let took = recover(&mut h, attached, limit);
+        let current = current_set(w, attached);
+        let took = recover(&mut h, attached, current, limit);
         if took.is_none_or(|t| t > ms(limit)) {
             return Err(format!(
                 "with role-{} attached and IMDS healthy, no usable credentials within {} (state now {}, {:?})",
@@ -107,7 +119,30 @@ pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
     Ok(())
 }
 
-fn recover(h: &mut Healthy<'_>, attached: bool, limit: Duration) -> Option<u64> {
+/// The set a healthy IMDS serves for role `attached` in `w`, if it is one the machine accepted:
+/// the newest one, while AWS has not rejected it (nor removed its role) and it is not yet due to
+/// rotate. The machine's role must be `attached` too (a role change gets a new set).
+fn current_set(w: &World, attached: bool) -> Option<Sent> {
+    let newest = w.core.newest?;
+    if w.core.role.as_ref() != Some(&role(attached)) {
+        return None;
+    }
+    let (key, expiration) = w
+        .books
+        .deadlines
+        .keys()
+        .find(|(_, e)| *e == newest)
+        .cloned()?;
+    let rotated = WALL0 >= expiration.saturating_sub(ROTATE_BEFORE);
+    (!rotated && !w.books.revoked.contains(&key)).then_some(Sent { key, expiration })
+}
+
+fn recover(
+    h: &mut Healthy<'_>,
+    attached: bool,
+    mut current: Option<Sent>,
+    limit: Duration,
+) -> Option<u64> {
     for _ in 0..MAX_STEPS {
         h.feed(&Input::Demand);
         if h.served().is_some() {
@@ -121,16 +156,26 @@ fn recover(h: &mut Healthy<'_>, attached: bool, limit: Duration) -> Option<u64> 
                     result: Ok(role(attached)),
                 },
                 Request::FetchCredentials(r) if r == role(attached) => {
-                    let set = h.fresh_set(LONG_LIFETIME);
+                    let set = match &current {
+                        Some(set) => set.clone(),
+                        None => {
+                            let set = h.fresh_set(LONG_LIFETIME);
+                            current = Some(set.clone());
+                            set
+                        }
+                    };
                     Input::CredentialsReply {
                         id,
                         result: Ok(credentials(&set)),
                     }
                 }
-                Request::FetchCredentials(_) => Input::CredentialsReply {
-                    id,
-                    result: Err(credcycle_core::ImdsFailure::RoleNotFound),
-                },
+                Request::FetchCredentials(_) => {
+                    current = None;
+                    Input::CredentialsReply {
+                        id,
+                        result: Err(credcycle_core::ImdsFailure::RoleNotFound),
+                    }
+                }
             };
             h.feed(&input);
             continue;

@@ -312,8 +312,9 @@ fn the_first_unservable_instant_counts_grace_only_while_failing() {
 
 #[test]
 fn a_failure_while_serving_closes_in_on_the_usable_deadline_not_the_grace_end() {
-    // Serving normally with 9 minutes of usable time left, many failures behind: the next
-    // attempt waits half of what is usable (4.5 min), not half of the time to the grace end.
+    // Serving normally with 2 minutes of usable time left, many failures behind: the next
+    // attempt comes within three quarters of what is usable (90 s), not of the time to the
+    // grace end (which would allow the 5 min cap).
     let p = grace_policy();
     let now = t0();
     let mut s = State::new(&p);
@@ -322,8 +323,8 @@ fn a_failure_while_serving_closes_in_on_the_usable_deadline_not_the_grace_end() 
     s.held = Some(Held {
         generation: 1,
         access_key_id: AccessKeyId::new("ASIAHELD"),
-        expiration: now.wall.saturating_add(10 * MIN),
-        deadline: now.mono.saturating_add(10 * MIN),
+        expiration: now.wall.saturating_add(3 * MIN),
+        deadline: now.mono.saturating_add(3 * MIN),
     });
     s.phase = Phase::Requesting {
         id: RequestId(1),
@@ -345,7 +346,7 @@ fn a_failure_while_serving_closes_in_on_the_usable_deadline_not_the_grace_end() 
     assert_eq!(
         t.state.phase,
         Phase::Waiting {
-            until: now.mono.saturating_add(Duration::from_secs(270))
+            until: now.mono.saturating_add(Duration::from_secs(90))
         }
     );
 }

@@ -163,6 +163,9 @@ enum Next {
     RefreshPoint,
     /// The next request waits for the backoff delay: an immediate demand does not contact IMDS.
     RateLimited,
+    /// Usable credentials are held and IMDS has not rotated: the next poll waits at least the
+    /// backoff base and lands with a quarter of the usable time to spare.
+    Polling,
 }
 
 struct Row {
@@ -207,7 +210,7 @@ const TABLE: &[Row] = &[
     row(C::Advisory, A::Success, true, true, true, N::RefreshPoint),
     row(C::Advisory, A::Error, true, true, true, N::RateLimited),
     row(C::Advisory, A::Stale, true, true, true, N::RateLimited),
-    row(C::Advisory, A::NotRotated, true, true, true, N::RateLimited),
+    row(C::Advisory, A::NotRotated, true, true, true, N::Polling),
     // Mandatory: refused; IMDS contacted; only a usable new set is served.
     row(C::Mandatory, A::Success, false, true, true, N::RefreshPoint),
     row(C::Mandatory, A::Error, false, true, false, N::RateLimited),
@@ -320,6 +323,21 @@ fn sdk_vocabulary_table() {
             N::RefreshPoint => {
                 assert_eq!(r.m.kind(), StateKind::Fresh, "{ctx}");
                 assert!(wake > HOUR, "{ctx}: refresh due in {wake:?}");
+            }
+            N::Polling => {
+                assert_eq!(r.m.kind(), StateKind::BackingOff, "{ctx}");
+                let left =
+                    r.m.state()
+                        .held
+                        .as_ref()
+                        .expect("held")
+                        .usable_until(&Policy::default())
+                        .saturating_duration_since(r.now.mono);
+                assert!(
+                    wake >= Duration::from_secs(1) && wake <= left * 3 / 4,
+                    "{ctx}: next poll in {wake:?}, with {left:?} usable left"
+                );
+                assert!(r.m.state().failing(), "{ctx}");
             }
             N::RateLimited => {
                 assert!(
@@ -526,15 +544,17 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
     }
     for (n, pair) in asked_at.windows(2).enumerate() {
         let gap = pair[1].saturating_duration_since(pair[0]);
-        let ceiling = policy.backoff_base() * 2u32.pow(n as u32);
+        // Polling while usable credentials are held: never closer than the backoff base, and
+        // landing with a quarter of the usable time to spare.
+        let left = usable_until.saturating_duration_since(pair[0]);
         assert!(
-            gap >= policy.retry_floor(),
-            "attempt {}: gap {gap:?} below the floor",
+            gap >= policy.backoff_base(),
+            "attempt {}: gap {gap:?} below the base",
             n + 2
         );
         assert!(
-            gap <= ceiling,
-            "attempt {}: gap {gap:?} above the exponential ceiling {ceiling:?}",
+            gap <= left * 3 / 4,
+            "attempt {}: gap {gap:?} past three quarters of the {left:?} left",
             n + 2
         );
     }

@@ -72,6 +72,8 @@ pub struct ImdsModel {
     /// The role attached now, if any.
     pub attached: Option<RoleName>,
     current: Option<Issued>,
+    /// The `Expiration` of the last set issued by rotation.
+    last_rotation: Option<WallTime>,
     sent: Vec<Issued>,
     issued: u64,
     roles: u64,
@@ -87,6 +89,7 @@ impl ImdsModel {
             rotate_before,
             attached: Some(role(0)),
             current: None,
+            last_rotation: None,
             sent: Vec::new(),
             issued: 0,
             roles: 0,
@@ -115,6 +118,18 @@ impl ImdsModel {
         }
     }
 
+    /// AWS rejected `key` (a caller saw `InvalidToken`): if it is the current set, IMDS serves a
+    /// new one from the next request on.
+    pub fn reject(&mut self, key: &AccessKeyId) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| &c.access_key_id == key)
+        {
+            self.current = None;
+        }
+    }
+
     /// Replaces the attached role with a new one.
     pub fn change_role(&mut self) {
         self.roles += 1;
@@ -131,12 +146,18 @@ impl ImdsModel {
         }
     }
 
-    /// Issues a new set at `now` (true time), rotating early.
+    /// Issues a new set at `now` (true time), rotating early. A new set always expires later
+    /// than the one it replaces, as on EC2, even when both are issued in the same second.
     pub fn rotate(&mut self, now: WallTime) -> Issued {
         self.issued += 1;
+        let mut expiration = now.saturating_add(self.lifetime);
+        if let Some(previous) = self.last_rotation {
+            expiration = expiration.max(previous.saturating_add(Duration::from_secs(1)));
+        }
+        self.last_rotation = Some(expiration);
         let set = Issued {
             access_key_id: AccessKeyId::new(format!("ASIA{:012}", self.issued)),
-            expiration: now.saturating_add(self.lifetime),
+            expiration,
         };
         self.current = Some(set.clone());
         set
@@ -154,7 +175,12 @@ impl ImdsModel {
     pub fn answer_role(&mut self, answer: &Answer) -> Result<RoleName, ImdsFailure> {
         match (answer, &self.attached) {
             (Answer::Fail(f), _) => Err(f.clone()),
-            (Answer::NotFound, _) | (_, None) => Err(ImdsFailure::NoInstanceProfile),
+            (Answer::NotFound, _) | (_, None) => {
+                // A 404 on the listing is AWS saying no profile is attached: whatever was
+                // attached is gone, and a later attachment gets new credentials.
+                self.current = None;
+                Err(ImdsFailure::NoInstanceProfile)
+            }
             (_, Some(r)) => Ok(r.clone()),
         }
     }
@@ -172,7 +198,11 @@ impl ImdsModel {
             (_, Answer::Fail(f)) => return Err(f.clone()),
             (None, _) => return Err(ImdsFailure::NoInstanceProfile),
             (Some(r), _) if r != role => return Err(ImdsFailure::RoleNotFound),
-            (_, Answer::NotFound) => return Err(ImdsFailure::RoleNotFound),
+            (_, Answer::NotFound) => {
+                // The role was removed (and perhaps attached again): its old set is gone.
+                self.current = None;
+                return Err(ImdsFailure::RoleNotFound);
+            }
             _ => {}
         }
         let set = match answer {
@@ -248,6 +278,8 @@ pub enum Op {
     /// The client's wall clock alone jumps by this many milliseconds (kept within +-2 h of the
     /// true time).
     JumpWall(i64),
+    /// The client's wall clock is corrected to the true time (NTP after a step).
+    CorrectWall,
     /// A caller wants credentials ([`Input::Demand`]).
     Demand,
     /// A tick at the current time.
@@ -311,6 +343,7 @@ pub fn op() -> impl Strategy<Value = Op> {
         6 => (0u64..2_000).prop_map(Op::Advance),
         2 => (0u64..3 * 3_600_000).prop_map(Op::Advance),
         2 => (-7_200_000i64..=7_200_000).prop_map(Op::JumpWall),
+        1 => Just(Op::CorrectWall),
         3 => Just(Op::Demand),
         2 => Just(Op::Tick),
         8 => Just(Op::WakeUp),
@@ -509,6 +542,12 @@ impl Harness {
         self.now.wall.offset_millis(-self.skew_ms)
     }
 
+    /// Sets the client's wall clock to the true time: the clocks agree again.
+    pub fn correct_wall(&mut self) {
+        self.now.wall = self.true_wall();
+        self.skew_ms = 0;
+    }
+
     /// Whether a request is waiting for an answer.
     #[must_use]
     pub fn has_pending(&self) -> bool {
@@ -531,6 +570,7 @@ impl Harness {
                 self.now.wall = self.now.wall.offset_millis(skew - self.skew_ms);
                 self.skew_ms = skew;
             }
+            Op::CorrectWall => self.correct_wall(),
             Op::Demand => self.input(Input::Demand)?,
             Op::Tick => self.input(Input::Tick)?,
             Op::WakeUp => self.wake_up()?,
@@ -540,6 +580,8 @@ impl Harness {
                     (true, Some(h)) => h.access_key_id.clone(),
                     _ => AccessKeyId::new("ASIANEVERISSUED"),
                 };
+                // AWS rejected it, so IMDS stops serving it too.
+                self.imds.reject(&key);
                 self.input(Input::Invalidate { access_key_id: key })?;
             }
             Op::StaleReply => {
@@ -680,7 +722,7 @@ impl Harness {
         });
         let issued = self.oracle.books.after(
             self.machine.policy(),
-            self.now.mono,
+            self.now,
             noted,
             rule,
             self.machine.state(),
@@ -699,16 +741,18 @@ impl Harness {
         )
     }
 
-    /// Runs in healthy mode: every request is answered at once by a healthy IMDS (with a fresh
-    /// set if the current one is unusable), the machine is woken at each deadline and asked for
-    /// credentials, until a hand-out succeeds or `limit` of time has passed. Returns how long it
-    /// took, or `None` if it did not happen within `limit`.
+    /// Runs in healthy mode: the wall clock is corrected (the clocks agree again), every request
+    /// is answered at once by a healthy IMDS that serves its *current* set (re-serving the one
+    /// it served before until it rotates, as real IMDS does), the machine is woken at each
+    /// deadline and asked for credentials, until a hand-out succeeds or `limit` of time has
+    /// passed. Returns how long it took, or `None` if it did not happen within `limit`.
     ///
     /// # Errors
     ///
     /// A [`Violation`] seen on the way.
     pub fn recover(&mut self, limit: Duration) -> Result<Option<Duration>, Violation> {
         let start = self.now.mono;
+        self.correct_wall();
         if let Some(pinned) = self.machine.policy().pinned_role() {
             self.imds.attach_role(pinned.clone());
         } else if self.imds.attached.is_none() {
@@ -720,7 +764,7 @@ impl Harness {
                 return Ok(Some(self.now.mono.saturating_duration_since(start)));
             }
             if self.pending.is_some() {
-                self.answer(&Answer::Fresh)?;
+                self.answer(&Answer::Healthy)?;
                 continue;
             }
             match self.machine.poll_timeout() {
