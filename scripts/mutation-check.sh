@@ -28,6 +28,11 @@ mutants=(
   "single flight skipped~crates/core/src/step.rs~Input::Demand if cx.s.phase == Phase::Idle~Input::Demand if true~inv_3_single_flight"
   "not-rotated answer accepted~crates/core/src/step.rs~expiration <= newest~expiration < newest~inv_4_no_hammering"
   "regression check removed~crates/core/src/step.rs~if self.s.newest.is_some_and(|newest| expiration <= newest) {~if false {~inv_5_no_regression"
+  "revoke on a wall-only expiry~crates/core/src/step.rs~self.drop_held(DropReason::Expired, false);~self.drop_held(DropReason::Expired, true);~live_1_recovery"
+  "retry at the floor forever~crates/core/src/policy.rs~let doubling = self.doubling(failures);~return self.retry_floor;~inv_4_no_hammering"
+  "no backoff cap~crates/core/src/policy.rs~None => upper_half(doubling.min(self.backoff_cap_refusing), jitter)~None => upper_half(doubling, jitter)~inv_4_no_hammering"
+  "no serving cap~crates/core/src/policy.rs~upper_half(ceiling.min(self.backoff_cap_serving), jitter)~upper_half(ceiling, jitter)~inv_4_no_hammering"
+  "polling closes in below the base~crates/core/src/policy.rs~.min(left.saturating_mul(3) / 4) .max(self.backoff_base)~.min(left / 2).max(self.retry_floor)~inv_4_no_hammering"
   "hot path ignores the coarse lead~crates/provider/src/provider.rs~.saturating_sub(lag) .saturating_sub(lead),~.saturating_sub(lag),~credcycle/it/hot_path::"
   "hot path ignores the coarse lag on the wall clock~crates/provider/src/provider.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag),~.saturating_sub(policy.expiry_margin()),~credcycle/it/hot_path::"
 )
