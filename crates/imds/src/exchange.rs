@@ -69,7 +69,7 @@ use core::marker::PhantomData;
 use core::mem;
 use core::time::Duration;
 
-use credcycle_core::{Credentials, MonoTime, RoleName};
+use credcycle_core::{Credentials, MonoTime, RoleName, SplitMix64};
 
 use crate::codec::{self, HttpRequest, HttpResponse, ParseError, RequestKind, TOKEN_TTL_HEADER};
 use crate::config::ImdsConfig;
@@ -173,7 +173,7 @@ impl Session {
         Self {
             role: config.pinned_role().cloned(),
             extended: config.extended_credentials(),
-            rng: SplitMix64(config.jitter_seed()),
+            rng: SplitMix64::new(config.jitter_seed()),
             token: TokenState::None,
             counts: RequestCounts::default(),
             config,
@@ -257,7 +257,7 @@ impl Session {
         let jitter = if ms == 0 {
             0
         } else {
-            self.rng.next() % (ms + 1)
+            self.rng.next_u64() % (ms + 1)
         };
         full.saturating_sub(half)
             .saturating_add(Duration::from_millis(jitter))
@@ -764,20 +764,6 @@ impl<'s, T> Waiting<'s, T> {
     /// Continues after the delay.
     pub fn resume(self) -> Exchange<'s, T> {
         self.exchange
-    }
-}
-
-/// SplitMix64: a tiny seeded generator for jitter (no global randomness).
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 
