@@ -428,3 +428,25 @@ fn demo_uses_no_expired_credentials() {
         .unwrap_or_else(|| panic!("no summary line: {text}"));
     assert_eq!(expired.split_whitespace().last(), Some("0"), "{expired}");
 }
+
+/// `credcycle diagram | head -1` and the like: a reader that stops early is not a crash. The
+/// child's stdout is a pipe whose read end is closed before the child starts, so every write
+/// fails with EPIPE, in every run.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    for args in [&["diagram"][..], &["check", "--depth", "5"]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let out = credcycle()
+            .args(args)
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn credcycle")
+            .wait_with_output()
+            .expect("wait");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+    }
+}
