@@ -434,7 +434,9 @@ fn demo_uses_no_expired_credentials() {
 /// fails with EPIPE, in every run.
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
-    for args in [&["diagram"][..], &["check", "--depth", "5"]] {
+    // `check` at depth 1 is quick; it exits 1 there (some table rows are never taken), which is
+    // not what this test is about: only a panic (exit code 101) is.
+    for args in [&["diagram"][..], &["check", "--depth", "1"]] {
         let (reader, writer) = std::io::pipe().expect("pipe");
         drop(reader);
         let out = credcycle()
@@ -447,6 +449,9 @@ fn a_closed_stdout_is_not_a_panic() {
             .expect("wait");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
-        assert!(out.status.success(), "{args:?}: {:?} {stderr}", out.status);
+        assert_ne!(out.status.code(), Some(101), "{args:?}: {stderr}");
+        if args[0] == "diagram" {
+            assert!(out.status.success(), "{:?} {stderr}", out.status);
+        }
     }
 }
