@@ -11,6 +11,7 @@ mod format;
 mod get;
 mod serve;
 mod sim;
+mod stdout;
 mod watch;
 
 use std::process::ExitCode;

@@ -4,8 +4,7 @@
 //! `cargo run -p credcycle --example aws_sdk --features aws-sdk-example`
 
 use aws_credential_types::provider::ProvideCredentials as _;
-use credcycle::Provider;
-use credcycle_imds::ImdsConfig;
+use credcycle::{ImdsConfig, Provider};
 use credcycle_sim::{SimConfig, SimServer};
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
