@@ -63,11 +63,11 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::creds::AccessKeyId;
-use crate::input::{Input, RequestId};
+use crate::input::{ImdsFailure, Input, RequestId};
 use crate::machine::HumanDuration;
 use crate::output::{Action, Event};
 use crate::policy::Policy;
-use crate::state::{Request, State, StateKind};
+use crate::state::{Failure, Request, State, StateKind};
 use crate::step::Rule;
 use crate::time::{MonoTime, Now, WallTime};
 
@@ -373,10 +373,23 @@ impl Books {
                     }
                 }
                 Event::AttemptFailed {
-                    failures, retry_at, ..
+                    failure,
+                    failures,
+                    retry_at,
                 } => {
                     backoffs += 1;
-                    self.failures = self.failures.saturating_add(1);
+                    // One retry schedule: a timeout, 429 or 5xx comes after every HTTP attempt
+                    // the transport makes, and each counts.
+                    let spent = match failure {
+                        Failure::Imds(ImdsFailure::Timeout) => policy.http_attempts(),
+                        Failure::Imds(ImdsFailure::HttpStatus(s))
+                            if *s == 429 || (500..=599).contains(s) =>
+                        {
+                            policy.http_attempts()
+                        }
+                        _ => 1,
+                    };
+                    self.failures = self.failures.saturating_add(spent);
                     if *failures != self.failures {
                         return violation(
                             "INV-4",

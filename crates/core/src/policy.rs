@@ -18,6 +18,8 @@
 use core::time::Duration;
 
 use crate::creds::RoleName;
+use crate::input::ImdsFailure;
+use crate::state::Failure;
 use crate::time::Jitter;
 
 /// The timing policy of the lifecycle. Build one with [`Policy::builder`]; the
@@ -36,6 +38,7 @@ pub struct Policy {
     backoff_cap_refusing: Duration,
     retry_floor: Duration,
     request_timeout: Duration,
+    http_attempts: u32,
     grace: Duration,
     pinned_role: Option<RoleName>,
 }
@@ -80,6 +83,9 @@ pub enum PolicyError {
     /// The refresh jitter is more than 100 % of the window.
     #[error("refresh jitter must be at most 100 percent, got {0}")]
     JitterTooLarge(u32),
+    /// The number of HTTP attempts per request is not between 1 and 10.
+    #[error("HTTP attempts per request ({0}) must be between 1 and 10")]
+    HttpAttemptsOutOfRange(u32),
     /// A backoff cap is below the backoff base.
     #[error("{field} ({cap:?}) must be at least the backoff base ({base:?})")]
     CapBelowBase {
@@ -122,6 +128,7 @@ impl Policy {
         backoff_cap_refusing: Duration::from_secs(10),
         retry_floor: Duration::from_millis(250),
         request_timeout: Duration::from_secs(30),
+        http_attempts: 1,
         grace: Duration::ZERO,
         pinned_role: None,
     };
@@ -172,6 +179,31 @@ impl Policy {
     #[must_use]
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    /// How many HTTP attempts the transport makes for one request before it reports a timeout,
+    /// a 429 or a 5xx (the SDKs' `AWS_METADATA_SERVICE_NUM_ATTEMPTS`; 1 by default).
+    #[must_use]
+    pub fn http_attempts(&self) -> u32 {
+        self.http_attempts
+    }
+
+    /// How many attempts of the retry schedule a failure used up (INV-4, "one retry schedule"):
+    /// a timeout, a 429 or a 5xx comes after the transport made all its
+    /// [`http_attempts`](Self::http_attempts), and each of those counts, so that HTTP-level
+    /// retries advance the backoff instead of multiplying the requests; any other failure is one
+    /// attempt.
+    #[must_use]
+    pub fn attempts_spent(&self, failure: &Failure) -> u32 {
+        match failure {
+            Failure::Imds(ImdsFailure::Timeout) => self.http_attempts,
+            Failure::Imds(ImdsFailure::HttpStatus(status))
+                if *status == 429 || (500..=599).contains(status) =>
+            {
+                self.http_attempts
+            }
+            _ => 1,
+        }
     }
 
     /// The role to use without asking IMDS (the SDKs' `AWS_EC2_INSTANCE_PROFILE_NAME`).
@@ -355,6 +387,14 @@ impl PolicyBuilder {
         self
     }
 
+    /// How many HTTP attempts the transport makes per request before reporting a timeout, a 429
+    /// or a 5xx (default 1; 1 to 10). Those attempts count against the retry schedule: see
+    /// [`Policy::attempts_spent`]. The Provider sets it from its IMDS settings.
+    pub fn http_attempts(mut self, attempts: u32) -> Self {
+        self.0.http_attempts = attempts;
+        self
+    }
+
     /// Opt-in bounded grace: keep serving up to this long past `Expiration` while IMDS is
     /// failing, marking each such hand-out (default zero: off).
     pub fn grace(mut self, d: Duration) -> Self {
@@ -414,6 +454,9 @@ impl PolicyBuilder {
         }
         if p.refresh_jitter_percent > 100 {
             return Err(PolicyError::JitterTooLarge(p.refresh_jitter_percent));
+        }
+        if !(1..=10).contains(&p.http_attempts) {
+            return Err(PolicyError::HttpAttemptsOutOfRange(p.http_attempts));
         }
         for (field, cap) in [
             ("backoff cap while serving", p.backoff_cap_serving),
@@ -583,6 +626,33 @@ mod tests {
         );
         assert_eq!(p.polling_delay(7, s(100), Jitter::ONE), s(64), "doubling");
         assert_eq!(p.polling_delay(1, ms(800), Jitter::ZERO), s(1), "the base");
+    }
+
+    #[test]
+    fn http_attempts_count_against_the_schedule() {
+        let p = Policy::builder().http_attempts(3).build().expect("valid");
+        let timeout = Failure::Imds(ImdsFailure::Timeout);
+        assert_eq!(p.attempts_spent(&timeout), 3);
+        assert_eq!(
+            p.attempts_spent(&Failure::Imds(ImdsFailure::HttpStatus(503))),
+            3
+        );
+        assert_eq!(
+            p.attempts_spent(&Failure::Imds(ImdsFailure::HttpStatus(429))),
+            3
+        );
+        assert_eq!(
+            p.attempts_spent(&Failure::Imds(ImdsFailure::HttpStatus(404))),
+            1
+        );
+        assert_eq!(p.attempts_spent(&Failure::NotRotated), 1);
+        assert_eq!(Policy::default().attempts_spent(&timeout), 1);
+        for bad in [0, 11] {
+            assert_eq!(
+                Policy::builder().http_attempts(bad).build(),
+                Err(PolicyError::HttpAttemptsOutOfRange(bad))
+            );
+        }
     }
 
     /// The schedule of a late rotation: 30 s of usable time, refresh from the middle, IMDS

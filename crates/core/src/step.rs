@@ -445,7 +445,9 @@ impl Cx<'_> {
 
     /// Records a failed attempt and schedules the next one after the backoff delay (INV-4).
     fn fail(&mut self, failure: Failure) {
-        self.s.failures = self.s.failures.saturating_add(1);
+        // INV-4, one retry schedule: the transport's HTTP attempts count, not just this one.
+        let spent = self.policy.attempts_spent(&failure);
+        self.s.failures = self.s.failures.saturating_add(spent);
         let serving_left = self.s.held.as_ref().and_then(|h| {
             h.serve_mode(self.now, true, self.policy)?;
             // Close in on the usable deadline first; inside the grace period, on its end.

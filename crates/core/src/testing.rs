@@ -374,9 +374,10 @@ pub fn policies() -> impl Strategy<Value = Policy> {
         prop::sample::select(vec![0u64, 60, 300, 900]),
         prop::sample::select(vec![5u64, 30]),
         prop::bool::weighted(0.2),
+        prop::sample::select(vec![1u32, 3]),
     )
         .prop_map(
-            |(margin, jitter, base_ms, refusing, serving, grace, timeout, pinned)| {
+            |(margin, jitter, base_ms, refusing, serving, grace, timeout, pinned, attempts)| {
                 Policy::builder()
                     .expiry_margin(Duration::from_secs(margin))
                     .refresh_jitter_percent(jitter)
@@ -387,6 +388,7 @@ pub fn policies() -> impl Strategy<Value = Policy> {
                     .grace(Duration::from_secs(grace))
                     .request_timeout(Duration::from_secs(timeout))
                     .pinned_role(pinned.then(|| role(0)))
+                    .http_attempts(attempts)
                     .build()
                     .unwrap_or_default()
             },
