@@ -118,8 +118,11 @@
 //!
 //! ## Feature flags
 //!
-//! - `proptest`: the [`testing`] module: public proptest strategies and a simulated IMDS
-//!   environment, to test this crate or any other credentials client. Implies `oracle`.
+//! - `world`: the [`testing`] module's realistic world (an IMDS that re-serves its current set
+//!   until it rotates, clocks that step and are corrected) and its driver around the real
+//!   machine, without proptest. Implies `oracle`.
+//! - `proptest`: public proptest strategies over that world, to test this crate or any other
+//!   credentials client. Implies `world`.
 //! - `oracle`: the [`oracle`] module: the invariants' oracle (books kept from the machine's
 //!   inputs and outputs), without proptest, for model checkers and other harnesses.
 //! - `serde`: `Serialize`/`Deserialize` for the secret-free value types.
@@ -141,7 +144,7 @@ mod rng;
 mod state;
 mod step;
 pub mod table;
-#[cfg(feature = "proptest")]
+#[cfg(feature = "world")]
 pub mod testing;
 mod time;
 
