@@ -366,6 +366,49 @@ impl Harness {
         self.pending.is_some()
     }
 
+    /// The request waiting for an answer, if any.
+    #[must_use]
+    pub fn pending(&self) -> Option<&Request> {
+        self.pending.as_ref().map(|(_, request, _)| request)
+    }
+
+    /// Answers the outstanding role listing with `result`, as a test scripts it (nothing
+    /// happens when no listing is outstanding).
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] seen on the way.
+    pub fn reply_role(&mut self, result: Result<RoleName, ImdsFailure>) -> Result<(), Violation> {
+        match self.pending.take() {
+            Some((id, Request::DiscoverRole, _)) => self.input(Input::RoleReply { id, result }),
+            other => {
+                self.pending = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// Answers the outstanding credentials request with `result`, as a test scripts it
+    /// (nothing happens when no credentials request is outstanding).
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] seen on the way.
+    pub fn reply_credentials(
+        &mut self,
+        result: Result<Credentials, ImdsFailure>,
+    ) -> Result<(), Violation> {
+        match self.pending.take() {
+            Some((id, Request::FetchCredentials(_), _)) => {
+                self.input(Input::CredentialsReply { id, result })
+            }
+            other => {
+                self.pending = other;
+                Ok(())
+            }
+        }
+    }
+
     /// Steps the client's wall clock alone by `ms` milliseconds, keeping it within two hours
     /// of the true time (an NTP step; [`correct_wall`](Self::correct_wall) undoes it).
     pub fn jump_wall(&mut self, ms: i64) {
