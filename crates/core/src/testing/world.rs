@@ -80,6 +80,31 @@ impl ImdsModel {
         }
     }
 
+    /// An instance with `role` attached whose IMDS already holds `current` as its current set
+    /// (a run that starts in the middle of a set's life), and whose next sets expire later than
+    /// `newest`.
+    #[must_use]
+    pub fn serving(
+        lifetime: Duration,
+        rotate_before: Duration,
+        role: RoleName,
+        current: Option<Issued>,
+        newest: Option<WallTime>,
+    ) -> Self {
+        Self {
+            attached: Some(role),
+            last_rotation: newest.max(current.as_ref().map(|c| c.expiration)),
+            current,
+            ..Self::new(lifetime, rotate_before)
+        }
+    }
+
+    /// The set IMDS serves now, if it has one (it may be due to rotate).
+    #[must_use]
+    pub fn current(&self) -> Option<&Issued> {
+        self.current.as_ref()
+    }
+
     /// Detaches the instance profile.
     pub fn detach(&mut self) {
         self.attached = None;
