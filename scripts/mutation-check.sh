@@ -30,6 +30,10 @@ mutants=(
   "regression check removed~crates/core/src/step.rs~if self.s.newest.is_some_and(|newest| expiration <= newest) {~if false {~inv_5_no_regression"
   "hot path ignores the coarse lead~crates/provider/src/provider.rs~.saturating_sub(lag) .saturating_sub(lead),~.saturating_sub(lag),~credcycle/it/hot_path::"
   "hot path ignores the coarse lag on the wall clock~crates/provider/src/provider.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag),~.saturating_sub(policy.expiry_margin()),~credcycle/it/hot_path::"
+  "serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/serve::a_host_that_is_not_a_loopback_name_is_refused"
+  "serve accepts any token~crates/cli/src/serve.rs~if !bool::from(given.ct_eq(expected.as_bytes())) {~if false {~credcycle-cli/it/serve::without_a_token_configured_it_generates_one"
+  "could-not-connect retried off EC2~crates/imds/src/exchange.rs~&& !never_connected {~{~credcycle-imds/it/off_ec2_the_client_says_it_could_not_connect_at_once"
+  "inherited AWS_EC2_METADATA_DISABLED beats --endpoint~crates/cli/src/main.rs~let overridden = endpoint.is_some()~let overridden = false~credcycle-cli/it/get::an_explicit_endpoint_wins_over_an_inherited_disable"
 )
 
 survived=0
