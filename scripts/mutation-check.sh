@@ -52,7 +52,7 @@ for m in "${mutants[@]}"; do
   out=$(cd "$work" && cargo test -q -p "$package" --test "$target" "$test" 2>&1 || true)
   if grep -q "$test" <<<"$(sed -n '/^failures:/,$p' <<<"$out")"; then
     why=$(grep -m1 -oE '(INV|LIVE)-[0-9] violated: .*|handed out .*' <<<"$out" |
-      sed -E 's/[.;]* *minimal failing input.*//; s/\.$//' | cut -c1-160)
+      sed -E 's/[.;]* *minimal failing input.*//; s/\.$//' | cut -c1-160 || true)
     echo "caught       $name -> $test: $why"
   else
     echo "SURVIVED     $name (expected $test to fail)"; survived=$((survived + 1))
