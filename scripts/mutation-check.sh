@@ -30,7 +30,7 @@ mutants=(
   "regression check removed~crates/core/src/step.rs~if self.s.newest.is_some_and(|newest| expiration <= newest) {~if false {~inv_5_no_regression"
   "revoke on a wall-only expiry~crates/core/src/step.rs~self.drop_held(DropReason::Expired, false);~self.drop_held(DropReason::Expired, true);~live_1_recovery"
   "retry at the floor forever~crates/core/src/policy.rs~let doubling = self.doubling(failures);~let doubling = self.doubling(failures); if failures > 0 { return self.retry_floor; }~inv_4_no_hammering"
-  "no backoff cap~crates/core/src/policy.rs~None => upper_half(doubling.min(self.backoff_cap_refusing), jitter)~None => upper_half(doubling, jitter)~inv_4_no_hammering"
+  "no backoff cap~crates/core/src/policy.rs~upper_half(doubling.min(self.backoff_cap_refusing), jitter)~upper_half(doubling, jitter)~inv_4_no_hammering"
   "no serving cap~crates/core/src/policy.rs~upper_half(ceiling.min(self.backoff_cap_serving), jitter)~upper_half(ceiling, jitter)~inv_4_no_hammering"
   "polling closes in below the base~crates/core/src/policy.rs~.min(left.saturating_mul(3) / 4) .max(self.backoff_base)~.min(left / 2).max(self.retry_floor)~inv_4_no_hammering"
   "HTTP attempts multiply the schedule~crates/core/src/step.rs~self.s.failures = self.s.failures.saturating_add(spent);~self.s.failures = self.s.failures.saturating_add(1);~inv_4_no_hammering"
