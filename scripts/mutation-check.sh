@@ -57,7 +57,7 @@ for m in "${mutants[@]}"; do
   fi
   out=$(cd "$work" && cargo test -q -p "$package" --test "$target" "$test" 2>&1 || true)
   if grep -q "$test" <<<"$(sed -n '/^failures:/,$p' <<<"$out")"; then
-    why=$(grep -m1 -oE '(INV|LIVE)-[0-9] violated: .*|handed out .*' <<<"$out" |
+    why=$(grep -m1 -oE '(INV|LIVE)-[0-9] violated: .*|handed out .*|no usable credentials within [^,]*|assertion .*' <<<"$out" |
       sed -E 's/[.;]* *minimal failing input.*//; s/\.$//' | cut -c1-160 || true)
     echo "caught       $name -> $test: $why"
   else
