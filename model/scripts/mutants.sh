@@ -42,7 +42,8 @@ filter=${1:-}
 checker="$CARGO_TARGET_DIR/release/examples/check"
 
 # name ~ file ~ exact text to replace (whitespace-insensitive) ~ replacement ~ property that must
-# be violated [~ why the replay cannot catch it, for a mutant of a rule the spec leaves out]
+# be violated [~ why the replay cannot catch it, for a mutant of a rule the spec leaves out].
+# A mutant that edits several places of its file separates them with @@ in both texts.
 mutants=(
   "expiry guard off by one~crates/core/src/step.rs~if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {~if lifetime < margin || deadline < self.now.mono.saturating_add(margin) {~INV-1"
   "margin ignored~crates/core/src/state.rs~let margin = policy.expiry_margin();\n        // INV-1: wall(t) + margin~let margin = Duration::ZERO; // INV-1:~INV-1"
@@ -52,7 +53,21 @@ mutants=(
   "single flight skipped~crates/core/src/step.rs~Input::Demand if cx.s.phase == Phase::Idle~Input::Demand if true~INV-3"
   "too-short guard ignores the request's duration~crates/core/src/step.rs~if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {~if lifetime <= margin && deadline <= self.now.mono.saturating_add(margin) {~INV-1"
   "stale credentials reply taken~crates/core/src/step.rs~request: Request::FetchCredentials(_),\n                since,\n            } if *out == id => *since,~request: Request::FetchCredentials(_), since, } if { let _ = out; true } => *since,~INV-1~the spec answers only the outstanding request (R17 is left to the exhaustive check)"
+  "revoke on a wall-only expiry~crates/core/src/step.rs~self.drop_held(DropReason::Expired, false);~self.drop_held(DropReason::Expired, true);~LIVE-1"
+  "retry at the floor forever~crates/core/src/policy.rs~let doubling = self.doubling(failures);\n        match serving_left {\n            Some(left) => self.serving(doubling, left, jitter),\n            None => {\n                upper_half(doubling.min(self.backoff_cap_refusing), jitter).max(self.retry_floor)\n            }\n        }~let _ = (failures, serving_left, jitter); self.retry_floor~INV-4"
+  "no backoff cap~crates/core/src/policy.rs~.min(self.backoff_cap_refusing)@@.min(self.backoff_cap_serving)~@@~INV-4"
 )
+
+# Applies the mutation's edits (OLD and NEW split at @@) to FILE in turn; prints why not.
+apply_mutation() {
+  local file=$1 old=$2 new=$3 o n
+  while :; do
+    o=${old%%@@*} n=${new%%@@*}
+    python3 "$root/scripts/apply-mutation.py" "$file" "$o" "$n" 2>&1 || return 1
+    [[ "$old" == *@@* ]] || return 0
+    old=${old#*@@} new=${new#*@@}
+  done
+}
 
 # Builds the scratch copy; runs the exhaustive check (bounded) and the replay. Sets $check_out,
 # $check_rc, $replay_out; returns 1 if the build failed.
@@ -86,7 +101,7 @@ for m in "${mutants[@]}"; do
   IFS='~' read -r name file old new prop no_replay <<<"$m"
   [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
   cp "$work/$file" "$work/$file.orig"
-  if ! why=$(python3 "$root/scripts/apply-mutation.py" "$work/$file" "$old" "$new" 2>&1); then
+  if ! why=$(apply_mutation "$work/$file" "$old" "$new"); then
     echo "NOT APPLIED  $name ($file): $why; update this script"
     survived=$((survived + 1)); continue
   fi

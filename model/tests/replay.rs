@@ -1,7 +1,8 @@
 //! Trace conformance: traces of the Quint spec (`model/credcycle.qnt`), written by
 //! `quint run --mbt --out-itf` and `quint test --out-itf`, replayed through the real
 //! `credcycle_core::step`. After every step, the rule, the actions and the state (kind, role,
-//! held set, newest expiry, failure count, request start or due time, revoked keys) must agree.
+//! held set, newest expiry, failure count, request start or due time, revoked keys, the set R11
+//! dropped) must agree.
 //!
 //! The committed corpus is `model/traces/`; `CREDCYCLE_TRACES=dir` replays another directory
 //! (CI points it at traces freshly generated with a date-based seed).
@@ -163,13 +164,21 @@ fn view(s: &State) -> String {
             h.deadline.as_millis()
         )
     });
+    let expired = s.expired.as_ref().map_or("-".to_string(), |e| {
+        format!(
+            "{} exp {} deadline {}",
+            e.access_key_id,
+            e.expiration.as_unix_millis(),
+            e.deadline.as_millis()
+        )
+    });
     let revoked: Vec<_> = s
         .revoked
         .iter()
         .map(|r| r.access_key_id.to_string())
         .collect();
     format!(
-        "kind {} | phase {phase} at {time:?} | role {:?} | held {held} | newest {:?} | failures {} | revoked {revoked:?}",
+        "kind {} | phase {phase} at {time:?} | role {:?} | held {held} | newest {:?} | failures {} | revoked {revoked:?} | expired {expired}",
         s.kind(),
         s.role.as_ref().map(ToString::to_string),
         s.newest.map(WallTime::as_unix_millis),
@@ -193,17 +202,21 @@ fn spec_view(m: &Value) -> String {
         }
         _ => (tag.to_string(), Some(int(&m["until"]))),
     };
-    let h = &m["held"];
-    let held = if int(&h["key"]) == 0 {
-        "-".to_string()
-    } else {
-        format!(
-            "{} exp {} deadline {}",
-            key(int(&h["key"])),
-            int(&h["exp"]),
-            int(&h["deadline"])
-        )
+    let set = |h: &Value| {
+        if int(&h["key"]) == 0 {
+            "-".to_string()
+        } else {
+            format!(
+                "{} exp {} deadline {}",
+                key(int(&h["key"])),
+                int(&h["exp"]),
+                int(&h["deadline"])
+            )
+        }
     };
+    let h = &m["held"];
+    let held = set(h);
+    let expired = set(&m["expired"]);
     let revoked: Vec<_> = m["revoked"]
         .as_array()
         .expect("a list")
@@ -226,7 +239,7 @@ fn spec_view(m: &Value) -> String {
         _ => "BackingOff",
     };
     format!(
-        "kind {kind} | phase {phase} at {time:?} | role {:?} | held {held} | newest {:?} | failures {failures} | revoked {revoked:?}",
+        "kind {kind} | phase {phase} at {time:?} | role {:?} | held {held} | newest {:?} | failures {failures} | revoked {revoked:?} | expired {expired}",
         (!role_name.is_empty()).then(|| role(role_name).to_string()),
         (newest != 0).then_some(newest),
     )
