@@ -430,10 +430,13 @@ impl Lifecycle {
                 self.input(&mut next, input, Jitter::ZERO, 0, &mut info)
             }
             Act::Invalidate(held) => {
-                let key = match (held, &w.core.held) {
-                    (true, Some(h)) => h.access_key_id.clone(),
-                    (true, None) => return None,
-                    (false, _) => AccessKeyId::new(NEVER_ISSUED),
+                // Not the held key: the set a clock dropped, if any (AWS rejected it after
+                // all), else one never issued.
+                let key = match (held, &w.core.held, &w.core.expired) {
+                    (true, Some(h), _) => h.access_key_id.clone(),
+                    (true, None, _) => return None,
+                    (false, _, Some(dropped)) => dropped.access_key_id.clone(),
+                    (false, _, None) => AccessKeyId::new(NEVER_ISSUED),
                 };
                 let input = Input::Invalidate { access_key_id: key };
                 self.input(&mut next, input, Jitter::ZERO, 0, &mut info)

@@ -155,12 +155,15 @@ impl Books {
     /// Notes what the books need of `input`, about to be fed to a machine in `state` at `now`.
     #[must_use]
     pub fn before(&self, state: &State, input: &Input, now: Now) -> Before {
+        // AWS rejected the key: whether it is held now or was dropped before (by a clock, say),
+        // a set the books saw accepted under it must never be handed out again (INV-2).
         let invalidated = match input {
             Input::Invalidate { access_key_id }
                 if state
                     .held
                     .as_ref()
-                    .is_some_and(|h| &h.access_key_id == access_key_id) =>
+                    .is_some_and(|h| &h.access_key_id == access_key_id)
+                    || self.deadlines.keys().any(|(k, _)| k == access_key_id) =>
             {
                 Some(access_key_id.clone())
             }

@@ -317,9 +317,9 @@ impl Cx<'_> {
             return Rule::RejectStale;
         }
         if self.s.is_revoked(creds.access_key_id()) {
-            // INV-2: a dropped set is never taken back: not after its role was removed or
-            // changed, not after AWS rejected it, and not after it expired on the monotonic
-            // clock (a wall clock running behind would otherwise make it look new again).
+            // INV-2: a revoked set is never taken back: not after its role was removed or
+            // changed, not after AWS rejected it, not after a newer set replaced it. (A set a
+            // clock dropped is not revoked: it is judged anew, above and below.)
             self.fail(Failure::Revoked);
             return Rule::NotRotated;
         }

@@ -30,9 +30,10 @@ pub enum Op {
     WakeUp,
     /// IMDS answers the outstanding request (nothing happens when none is).
     Answer(Answer),
-    /// A caller reports the held key rejected (`held`), or some other key.
+    /// A caller reports the held key rejected (`held`), or some other key: the set a clock
+    /// dropped, if there is one (AWS rejected it after all), else one never issued.
     Invalidate {
-        /// Whether the held key is reported (else a key never issued).
+        /// Whether the held key is reported.
         held: bool,
     },
     /// A reply with an id that is not outstanding.
@@ -202,8 +203,10 @@ impl Harness {
             Op::WakeUp => self.wake_up()?,
             Op::Answer(answer) => self.answer(answer)?,
             Op::Invalidate { held } => {
-                let key = match (held, &self.machine.state().held) {
-                    (true, Some(h)) => h.access_key_id.clone(),
+                let state = self.machine.state();
+                let key = match (held, &state.held, &state.expired) {
+                    (true, Some(h), _) => h.access_key_id.clone(),
+                    (false, _, Some(dropped)) => dropped.access_key_id.clone(),
                     _ => AccessKeyId::new("ASIANEVERISSUED"),
                 };
                 // AWS rejected it, so IMDS stops serving it too.
