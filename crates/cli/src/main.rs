@@ -123,7 +123,7 @@ pub(crate) async fn shutdown_signal() {
 
 /// A Provider for the IMDS at `endpoint` (else from the environment), with background refresh.
 pub(crate) fn provider(endpoint: Option<&str>) -> Result<credcycle::Provider, Failure> {
-    let mut imds = credcycle_imds::ImdsConfig::builder().jitter_seed(u64::from(std::process::id()));
+    let mut imds = credcycle_imds::ImdsConfig::builder().jitter_seed(credcycle::random_seed());
     if let Some(endpoint) = endpoint {
         imds = imds.endpoint(endpoint);
     }
