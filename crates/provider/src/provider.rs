@@ -99,6 +99,10 @@ enum Held {
         /// The last precise readings at which the hand-out still passes (INV-1, or its grace
         /// bounds), for a check after a hand-over between threads; `None` when the hand-out
         /// was never passed across.
+        #[cfg_attr(
+            not(feature = "tokio"),
+            expect(dead_code, reason = "read by credentials_async")
+        )]
         passes_until: Option<Now>,
     },
 }
@@ -157,6 +161,7 @@ impl ProvidedCredentials {
 
     /// The same hand-out, holding an `Arc` rather than a snapshot guard (to send it across
     /// threads or keep it across an `.await`).
+    #[cfg(feature = "tokio")]
     fn into_owned(self) -> Self {
         let consumer_expiration = self.consumer_expiration();
         match self.inner {

@@ -5,6 +5,7 @@
 mod aws_sdk;
 mod herd;
 mod hot_path;
+mod props;
 mod scripted;
 mod sim;
 
