@@ -524,17 +524,14 @@ fn drive(
             }
             Event::CallAsync => {
                 #[cfg(feature = "tokio")]
-                let answer = runtime().block_on(provider.credentials_async());
+                let (exit, answer) = (
+                    "credentials_async()",
+                    runtime().block_on(provider.credentials_async()),
+                );
                 #[cfg(not(feature = "tokio"))]
-                let answer = provider.credentials();
+                let (exit, answer) = ("credentials()", provider.credentials());
                 if let Ok(creds) = answer {
-                    let issued = judge(
-                        "credentials_async()",
-                        &creds,
-                        clock.now(),
-                        &lock(world),
-                        grace,
-                    )?;
+                    let issued = judge(exit, &creds, clock.now(), &lock(world), grace)?;
                     last = Some((creds.access_key_id().clone(), issued));
                 }
             }
