@@ -112,7 +112,11 @@ fn waits_are_bounded_and_an_invalidated_set_is_not_handed_out_while_its_refresh_
     }
     release.send(()).expect("release");
     settle(&provider);
-    assert_eq!(fetches.load(Ordering::SeqCst), 2, "one request for the refresh");
+    assert_eq!(
+        fetches.load(Ordering::SeqCst),
+        2,
+        "one request for the refresh"
+    );
     let second = provider.credentials().expect("refreshed");
     assert_eq!(second.access_key_id().as_str(), "ASIAFLIGHT2");
 }

@@ -76,6 +76,13 @@ enum Event {
     AdvanceMonoOnly(u64),
     /// Coarse minus precise, from now on (clamped to the declared lag and lead).
     Skew(i64),
+    /// `steps` calls `step_ms` apart, the coarse skew of each taken in turn from `skews`: a walk
+    /// across a deadline, with the skew changing between a publication and the next hand-out.
+    Walk {
+        step_ms: u64,
+        steps: u32,
+        skews: Vec<i64>,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -113,11 +120,28 @@ fn event() -> impl Strategy<Value = Event> {
         2 => Just(Event::Invalidate),
         1 => Just(Event::Settle),
         3 => prop_oneof![0_u64..3_000, 0_u64..600_000, 0_u64..7_200_000].prop_map(Event::Advance),
-        4 => (any::<bool>(), -3_000_i64..3_000)
+        4 => (any::<bool>(), prop_oneof![-3_000_i64..3_000, -6_000_i64..0])
             .prop_map(|(mono, offset)| Event::AdvanceTo { mono, offset }),
         2 => prop_oneof![-120_000_i64..120_000, -7_200_000_i64..7_200_000].prop_map(Event::JumpWall),
         1 => (0_u64..600_000).prop_map(Event::AdvanceMonoOnly),
-        3 => (-3_000_i64..3_000).prop_map(Event::Skew),
+        3 => prop_oneof![Just(-3_000_i64), Just(3_000), Just(0), -3_000_i64..3_000]
+            .prop_map(Event::Skew),
+        3 => (
+            prop_oneof![10_u64..200, 200_u64..2_000],
+            5_u32..60,
+            prop::sample::select(vec![
+                vec![-3_000_i64],
+                vec![3_000],
+                vec![3_000, -3_000],
+                vec![0, -3_000],
+                vec![-3_000, 3_000, 0],
+            ]),
+        )
+            .prop_map(|(step_ms, steps, skews)| Event::Walk {
+                step_ms,
+                steps,
+                skews,
+            }),
     ]
 }
 
@@ -161,10 +185,29 @@ struct World {
     issued: HashMap<String, Issued>,
     /// The set sent last and when, for not-rotated answers; cleared when the role goes.
     last: Option<(String, WallTime, Now)>,
+    /// The thread of the last request: a flight thread carries out one request and its
+    /// follow-ups, so a request on the same thread continues a flight.
+    last_thread: Option<std::thread::ThreadId>,
     /// Keys never to be handed out again: invalidated (once `invalidate` returned) or of a role
     /// that IMDS said was removed or detached.
     revoked: HashSet<String>,
+    /// The sets issued before IMDS said the role was removed or detached, until the driver has
+    /// seen whether the Provider observed that answer (it ignores a reply to a request it
+    /// abandoned): then they join `revoked`.
+    gone_pending: Option<Vec<String>>,
     sets: u64,
+}
+
+impl World {
+    /// After a call or a request: if IMDS said the role was gone and the Provider took it in
+    /// (it no longer knows a role), the sets issued before are revoked.
+    fn observe(&mut self, provider: &Provider) {
+        if let Some(keys) = self.gone_pending.take()
+            && provider.role().is_none()
+        {
+            self.revoked.extend(keys);
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -267,8 +310,19 @@ fn fetcher(
         gate.pass();
         let reply = {
             let mut w = lock(&world);
-            let reply = w.script[w.next % w.script.len()].clone();
+            let mut reply = w.script[w.next % w.script.len()].clone();
             w.next += 1;
+            let thread = std::thread::current().id();
+            if w.last_thread.replace(thread) == Some(thread) {
+                // A follow-up in the same flight passes the gate on a waiter counted before the
+                // previous reply woke it, so the caller may be returning a hand-out right now:
+                // this request must not move the clocks or revoke sets under the judge's feet.
+                reply.hang_ms = 0;
+                reply.wall_step_ms = 0;
+                if matches!(reply.answer, Answer::RoleGone | Answer::Detach) {
+                    reply.answer = Answer::Fail;
+                }
+            }
             reply
         };
         clock.advance(Duration::from_millis(reply.hang_ms));
@@ -276,9 +330,11 @@ fn fetcher(
         let now = clock.now();
         let mut w = lock(&world);
         let gone = |w: &mut World| {
-            // INV-2: from this answer on, nothing of the old role may be handed out.
-            let keys: Vec<String> = w.issued.keys().cloned().collect();
-            w.revoked.extend(keys);
+            // INV-2: once the Provider takes this answer in, nothing of the old role may be
+            // handed out (see `World::observe`).
+            let mut keys: Vec<String> = w.issued.keys().cloned().collect();
+            keys.extend(w.gone_pending.take().unwrap_or_default());
+            w.gone_pending = Some(keys);
             w.last = None;
         };
         match action {
@@ -455,6 +511,7 @@ fn runtime() -> &'static tokio::runtime::Runtime {
 
 fn run(case: &Case) -> Result<(), TestCaseError> {
     silence_scripted_panics();
+
     let clock = ManualClock::new(Now::new(
         MonoTime::from_millis(1_000),
         WallTime::from_unix_secs(1_795_862_471),
@@ -518,7 +575,13 @@ fn drive(
         match event {
             Event::Call => {
                 if let Ok(creds) = provider.credentials() {
-                    let issued = judge("credentials()", &creds, clock.now(), &lock(world), grace)?;
+                    let issued = judge(
+                        "credentials()",
+                        &creds,
+                        clock.now(),
+                        &observed(world, provider),
+                        grace,
+                    )?;
                     last = Some((creds.access_key_id().clone(), issued));
                 }
             }
@@ -531,7 +594,8 @@ fn drive(
                 #[cfg(not(feature = "tokio"))]
                 let (exit, answer) = ("credentials()", provider.credentials());
                 if let Ok(creds) = answer {
-                    let issued = judge(exit, &creds, clock.now(), &lock(world), grace)?;
+                    let issued =
+                        judge(exit, &creds, clock.now(), &observed(world, provider), grace)?;
                     last = Some((creds.access_key_id().clone(), issued));
                 }
             }
@@ -577,10 +641,43 @@ fn drive(
             Event::Skew(ms) => {
                 clock.skew_coarse(*ms);
             }
+            Event::Walk {
+                step_ms,
+                steps,
+                skews,
+            } => {
+                for (step, skew) in (0..*steps).zip(skews.iter().cycle()) {
+                    if step > 0 {
+                        clock.advance(Duration::from_millis(*step_ms));
+                    }
+                    clock.skew_coarse(*skew);
+                    let answer = provider.credentials();
+                    gate.quiesce(provider);
+                    lock(world).observe(provider);
+                    if let Ok(creds) = answer {
+                        let issued = judge(
+                            "credentials()",
+                            &creds,
+                            clock.now(),
+                            &observed(world, provider),
+                            grace,
+                        )?;
+                        last = Some((creds.access_key_id().clone(), issued));
+                    }
+                }
+            }
         }
         gate.quiesce(provider);
+        lock(world).observe(provider);
     }
     Ok(())
+}
+
+/// The world, with what the Provider has taken in so far.
+fn observed<'a>(world: &'a Mutex<World>, provider: &Provider) -> MutexGuard<'a, World> {
+    let mut w = lock(world);
+    w.observe(provider);
+    w
 }
 
 fn cases() -> u32 {
