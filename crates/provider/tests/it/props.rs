@@ -83,6 +83,15 @@ enum Event {
         steps: u32,
         skews: Vec<i64>,
     },
+    /// A call `before_ms` before the set last handed out stops being usable on the monotonic
+    /// clock, with the coarse skew at `skew_first` (it publishes there, or starts a refresh
+    /// and leaves it in flight); then, the coarse clock lagging by all it may, another call
+    /// `after_ms` later: a hand-out against bounds published under another skew.
+    Probe {
+        skew_first: i64,
+        before_ms: u64,
+        after_ms: u64,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -124,15 +133,23 @@ fn event() -> impl Strategy<Value = Event> {
             .prop_map(|(mono, offset)| Event::AdvanceTo { mono, offset }),
         2 => prop_oneof![-120_000_i64..120_000, -7_200_000_i64..7_200_000].prop_map(Event::JumpWall),
         1 => (0_u64..600_000).prop_map(Event::AdvanceMonoOnly),
+        3 => (prop_oneof![Just(0_i64), Just(3_000)], 0_u64..2_500, 1_000_u64..3_500).prop_map(
+            |(skew_first, before_ms, after_ms)| Event::Probe {
+                skew_first,
+                before_ms,
+                after_ms,
+            }
+        ),
         3 => prop_oneof![Just(-3_000_i64), Just(3_000), Just(0), -3_000_i64..3_000]
             .prop_map(Event::Skew),
-        3 => (
-            prop_oneof![10_u64..200, 200_u64..2_000],
+        4 => (
+            prop_oneof![10_u64..200, 200_u64..2_000, 1_500_u64..2_500],
             5_u32..60,
             prop::sample::select(vec![
                 vec![-3_000_i64],
                 vec![3_000],
                 vec![3_000, -3_000],
+                vec![0, -3_000],
                 vec![0, -3_000],
                 vec![-3_000, 3_000, 0],
             ]),
@@ -573,16 +590,23 @@ fn drive(
     let mut last: Option<(AccessKeyId, Issued)> = None;
     for event in &case.events {
         match event {
-            Event::Call => {
-                if let Ok(creds) = provider.credentials() {
-                    let issued = judge(
-                        "credentials()",
-                        &creds,
-                        clock.now(),
-                        &observed(world, provider),
-                        grace,
-                    )?;
-                    last = Some((creds.access_key_id().clone(), issued));
+            Event::Call => call(provider, clock, world, gate, grace, &mut last)?,
+            Event::Probe {
+                skew_first,
+                before_ms,
+                after_ms,
+            } => {
+                if let Some((_, issued)) = &last {
+                    let target = issued
+                        .mono_expiry
+                        .saturating_sub(MARGIN)
+                        .saturating_sub(Duration::from_millis(*before_ms));
+                    clock.skew_coarse(*skew_first);
+                    clock.advance(target.saturating_duration_since(clock.now().mono));
+                    call(provider, clock, world, gate, grace, &mut last)?;
+                    clock.skew_coarse(-3_000);
+                    clock.advance(Duration::from_millis(*after_ms));
+                    call(provider, clock, world, gate, grace, &mut last)?;
                 }
             }
             Event::CallAsync => {
@@ -670,6 +694,30 @@ fn drive(
         gate.quiesce(provider);
         lock(world).observe(provider);
     }
+    Ok(())
+}
+
+/// `credentials()`, judged at the moment it returns.
+fn call(
+    provider: &Provider,
+    clock: &ManualClock,
+    world: &Mutex<World>,
+    gate: &Gate,
+    grace: Duration,
+    last: &mut Option<(AccessKeyId, Issued)>,
+) -> Result<(), TestCaseError> {
+    let answer = provider.credentials();
+    if let Ok(creds) = answer {
+        let issued = judge(
+            "credentials()",
+            &creds,
+            clock.now(),
+            &observed(world, provider),
+            grace,
+        )?;
+        *last = Some((creds.access_key_id().clone(), issued));
+    }
+    gate.quiesce(provider);
     Ok(())
 }
 
