@@ -3,7 +3,7 @@
 //! Three things live in `model/` (see `docs/model.md`):
 //!
 //! 1. `credcycle.qnt`, the reference specification in Quint: the lifecycle at the level of
-//!    DESIGN.md, with the invariants INV-1..INV-6 and LIVE-1/LIVE-2 under the same ids.
+//!    `docs/design.md`, with the invariants INV-1..INV-6 and LIVE-1/LIVE-2 under the same ids.
 //! 2. This crate: an exhaustive, depth-bounded search of **the real transition function**
 //!    [`credcycle_core::step`] with [stateright], over an abstracted clock (symbolic time
 //!    jumps relative to the machine's own deadlines, wall-clock jumps) and every IMDS answer.
@@ -135,7 +135,7 @@ pub struct CheckReport {
     pub unobserved_rows: Vec<Edge>,
     /// The first counterexample, if any property failed.
     pub violation: Option<Counterexample>,
-    /// How long the check took. Nothing in `model` reads a clock (DESIGN.md): [`check`] leaves
+    /// How long the check took. Nothing in `model` reads a clock (`docs/design.md`): [`check`] leaves
     /// this zero and the caller (the CLI) measures and fills it in; it is printed when set.
     pub elapsed: Duration,
     /// Why the search ended before every state within the depth bound was checked, if it did

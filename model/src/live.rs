@@ -6,30 +6,29 @@
 
 use core::time::Duration;
 
-use credcycle_core::{
-    AccessKeyId, Input, Jitter, MonoTime, Now, Phase, Policy, Request, Rule, ServeMode, State,
-    StateKind, WallTime, step,
-};
-
 use credcycle_core::oracle::signed as human_signed;
-
-use crate::world::{
-    LONG_LIFETIME, Lifecycle, MONO0, Sent, WALL0, World, credentials, human, ms, role,
+use credcycle_core::testing::{Answer, ImdsModel, Issued};
+use credcycle_core::{
+    Input, Jitter, MonoTime, Now, Phase, Policy, Request, Rule, ServeMode, State, StateKind,
+    WallTime, step,
 };
+
+use crate::world::{LONG_LIFETIME, Lifecycle, MONO0, WALL0, World, human, ms, role};
 
 /// How many steps a bounded-response run may take before it is declared stuck.
 const MAX_STEPS: usize = 2_000;
 /// LIVE-2's healthy IMDS makes a new set available this long before the old one expires.
 const ROTATE_BEFORE: Duration = Duration::from_secs(5 * 60);
 
-/// A healthy IMDS, as far as a bounded-response run needs one.
+/// The real `step` in a healthy world: the realistic world's IMDS ([`ImdsModel`], which
+/// re-serves its current set until it rotates), clocks kept relative to the model's "now".
 struct Healthy<'a> {
     policy: &'a Policy,
     core: State,
     /// Monotonic time elapsed since the start of the run, in ms.
     t: u64,
     skew_ms: i64,
-    issued: u64,
+    imds: ImdsModel,
     jitter: Jitter,
 }
 
@@ -56,12 +55,23 @@ impl Healthy<'_> {
         held.serve_mode(self.now(), self.core.failing(), self.policy)
     }
 
-    fn fresh_set(&mut self, lifetime: Duration) -> Sent {
-        self.issued += 1;
-        Sent {
-            key: AccessKeyId::new(format!("HEALTHY{}", self.issued)),
-            expiration: self.true_wall().saturating_add(lifetime),
-        }
+    /// The answer of the world's IMDS to the outstanding request, if any.
+    fn answer(&mut self) -> Option<Input> {
+        let (id, request) = self.core.outstanding()?;
+        let request = request.clone();
+        Some(match request {
+            Request::DiscoverRole => Input::RoleReply {
+                id,
+                result: self.imds.answer_role(&Answer::Healthy),
+            },
+            Request::FetchCredentials(role) => {
+                let margin = self.policy.expiry_margin();
+                let result =
+                    self.imds
+                        .answer_credentials(&role, &Answer::Healthy, self.true_wall(), margin);
+                Input::CredentialsReply { id, result }
+            }
+        })
     }
 
     fn jump_to(&mut self, at: MonoTime) {
@@ -69,10 +79,14 @@ impl Healthy<'_> {
     }
 }
 
-/// LIVE-1 (recovery) from `w`: once IMDS answers healthily (with either role attached), usable
-/// credentials are available within two refusing backoff caps — one for the attempt that failed
-/// last, one more when the role changed meanwhile (the 404 on the old role's path is itself a
-/// failed attempt). A port of `Harness::recover`, with the largest jitter (the longest delays).
+/// LIVE-1 (recovery) from `w`: once the clocks agree again (the client's wall clock is
+/// corrected) and IMDS answers healthily (with either role attached), usable credentials are
+/// available within two refusing backoff caps — one for the attempt that failed last, one more
+/// when the role changed meanwhile (the 404 on the old role's path is itself a failed attempt).
+/// A healthy IMDS serves its *current* set: the newest set the machine accepted, again, as long
+/// as AWS has not rejected it, its role is still attached and it is not yet due to rotate (real
+/// IMDS re-serves a set until it rotates); a brand-new set otherwise. With the largest jitter
+/// (the longest delays).
 ///
 /// # Errors
 ///
@@ -89,11 +103,18 @@ pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
             policy: m.pol(w.pinned),
             core: w.core.clone(),
             t: 0,
-            skew_ms: w.skew_ms,
-            issued: 0,
+            // The clocks agree again.
+            skew_ms: 0,
+            imds: ImdsModel::serving(
+                LONG_LIFETIME,
+                ROTATE_BEFORE,
+                role(attached),
+                current_set(w, attached),
+                w.core.newest,
+            ),
             jitter: Jitter::ONE,
         };
-        let took = recover(&mut h, attached, limit);
+        let took = recover(&mut h, limit);
         if took.is_none_or(|t| t > ms(limit)) {
             return Err(format!(
                 "with role-{} attached and IMDS healthy, no usable credentials within {} (state now {}, {:?})",
@@ -107,31 +128,34 @@ pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
     Ok(())
 }
 
-fn recover(h: &mut Healthy<'_>, attached: bool, limit: Duration) -> Option<u64> {
+/// The set a healthy IMDS serves for role `attached` in `w`, if it is one the machine accepted:
+/// the newest one, while AWS has not rejected it (nor removed its role) and it is not yet due to
+/// rotate. The machine's role must be `attached` too (a role change gets a new set).
+fn current_set(w: &World, attached: bool) -> Option<Issued> {
+    let newest = w.core.newest?;
+    if w.core.role.as_ref() != Some(&role(attached)) {
+        return None;
+    }
+    let (key, expiration) = w
+        .books
+        .deadlines
+        .keys()
+        .find(|(_, e)| *e == newest)
+        .cloned()?;
+    let rotated = WALL0 >= expiration.saturating_sub(ROTATE_BEFORE);
+    (!rotated && !w.books.revoked.contains(&key)).then_some(Issued {
+        access_key_id: key,
+        expiration,
+    })
+}
+
+fn recover(h: &mut Healthy<'_>, limit: Duration) -> Option<u64> {
     for _ in 0..MAX_STEPS {
         h.feed(&Input::Demand);
         if h.served().is_some() {
             return Some(h.t);
         }
-        if let Some((id, request)) = h.core.outstanding() {
-            let request = request.clone();
-            let input = match request {
-                Request::DiscoverRole => Input::RoleReply {
-                    id,
-                    result: Ok(role(attached)),
-                },
-                Request::FetchCredentials(r) if r == role(attached) => {
-                    let set = h.fresh_set(LONG_LIFETIME);
-                    Input::CredentialsReply {
-                        id,
-                        result: Ok(credentials(&set)),
-                    }
-                }
-                Request::FetchCredentials(_) => Input::CredentialsReply {
-                    id,
-                    result: Err(credcycle_core::ImdsFailure::RoleNotFound),
-                },
-            };
+        if let Some(input) = h.answer() {
             h.feed(&input);
             continue;
         }
@@ -207,8 +231,8 @@ fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
     } else {
         crate::world::SHORT_LIFETIME
     };
-    let mut current = Sent {
-        key: first.clone(),
+    let current = Issued {
+        access_key_id: first.clone(),
         expiration: held.expiration,
     };
     let mut h = Healthy {
@@ -216,7 +240,13 @@ fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
         core: w.core.clone(),
         t: 0,
         skew_ms: 0,
-        issued: 0,
+        imds: ImdsModel::serving(
+            lifetime,
+            ROTATE_BEFORE,
+            w.core.role.clone().unwrap_or_else(|| role(false)),
+            Some(current),
+            w.core.newest,
+        ),
         jitter,
     };
     let mut pending: Option<u64> = None;
@@ -255,23 +285,8 @@ fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
             return Err(gap(&h, "at the next event"));
         }
         if pending.take().is_some() {
-            let Some((id, request)) = h.core.outstanding() else {
+            let Some(input) = h.answer() else {
                 continue;
-            };
-            let input = match request.clone() {
-                Request::DiscoverRole => Input::RoleReply {
-                    id,
-                    result: Ok(h.core.role.clone().unwrap_or_else(|| role(false))),
-                },
-                Request::FetchCredentials(_) => {
-                    if h.true_wall() >= current.expiration.saturating_sub(ROTATE_BEFORE) {
-                        current = h.fresh_set(lifetime);
-                    }
-                    Input::CredentialsReply {
-                        id,
-                        result: Ok(credentials(&current)),
-                    }
-                }
             };
             let rule = h.feed(&input);
             if h.served().is_none() {

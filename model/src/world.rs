@@ -588,7 +588,7 @@ impl Lifecycle {
         w.core = t.state;
         if let Some(issued) = w
             .books
-            .after(policy, now.mono, noted, rule, &w.core, &t.actions)?
+            .after(policy, now, noted, rule, &w.core, &t.actions)?
         {
             w.pending = Some(issued);
         }
@@ -701,6 +701,11 @@ impl Lifecycle {
             r.expiration = WallTime::UNIX_EPOCH;
             r.deadline = MonoTime::ZERO;
         }
+        if let Some(e) = &mut s.expired {
+            // `step` matches it by key id and `Expiration`; its deadline is never read.
+            e.access_key_id = rename(&e.access_key_id);
+            e.deadline = MonoTime::ZERO;
+        }
         for x in &mut w.sent {
             x.key = rename(&x.key);
         }
@@ -731,6 +736,15 @@ impl Lifecycle {
             .is_some_and(|f| f.saturating_add(policy.retry_floor()) <= now)
         {
             b.last_failure = None;
+        }
+        // A backoff that has ended no longer constrains anything; the count is capped with the
+        // machine's (the oracle checks that the two agree).
+        if b.earliest_retry.is_some_and(|t| t <= now) {
+            b.earliest_retry = None;
+        }
+        b.failures = b.failures.min(self.failure_cap);
+        if let Some((k, _)) = &mut b.held {
+            *k = rename(k);
         }
         // Request ids.
         let delta = NEXT_ID as i64 - s.next_request as i64;
@@ -765,6 +779,10 @@ fn shift(w: &mut World, d: u64) {
     if let Some(n) = &mut s.newest {
         back_wall(n);
     }
+    if let Some(e) = &mut s.expired {
+        back_wall(&mut e.expiration);
+        back_mono(&mut e.deadline);
+    }
     for x in &mut w.sent {
         back_wall(&mut x.expiration);
     }
@@ -782,6 +800,12 @@ fn shift(w: &mut World, d: u64) {
     }
     if let Some(f) = &mut b.last_failure {
         back_mono(f);
+    }
+    if let Some(f) = &mut b.earliest_retry {
+        back_mono(f);
+    }
+    if let Some((_, e)) = &mut b.held {
+        back_wall(e);
     }
     if let Some(l) = &mut b.last_handed_out {
         back_wall(l);

@@ -1,4 +1,4 @@
-//! Property tests of the real transition function, one per invariant id (DESIGN.md).
+//! Property tests of the real transition function, one per invariant id (`docs/design.md`).
 //!
 //! Each test drives a `Machine` through random environment steps with the `Harness` of
 //! `credcycle_core::testing`, whose oracle checks every invariant after every input and every

@@ -3,9 +3,10 @@
 
 use core::time::Duration;
 
+use credcycle_core::testing::{Harness, HarnessConfig};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, Failure, ImdsFailure, Input, Machine, MonoTime, Now, Policy,
-    Refusal, RoleName, SecretAccessKey, SessionToken, StateKind, WallTime,
+    AccessKeyId, Credentials, Failure, ImdsFailure, Input, MonoTime, Policy, Refusal, Request,
+    RoleName, SecretAccessKey, SessionToken, StateKind, WallTime,
 };
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -20,14 +21,10 @@ fn creds(akid: &str, expiration: WallTime) -> Credentials {
     )
 }
 
-/// A machine and a clock, with helpers that answer requests by hand.
+/// The realistic world's driver (`credcycle_core::testing::Harness`, whose oracle checks every
+/// invariant after every input), with helpers that answer requests by hand.
 struct Rig {
-    m: Machine,
-    now: Now,
-    /// Requests issued and not yet answered: (id, is_fetch, issued at).
-    requests: Vec<(credcycle_core::RequestId, bool, MonoTime)>,
-    /// Every request ever issued: (is_fetch, at).
-    log: Vec<(bool, MonoTime)>,
+    h: Harness,
 }
 
 impl Rig {
@@ -37,67 +34,52 @@ impl Rig {
 
     fn with_policy(policy: Policy) -> Self {
         Self {
-            m: Machine::new(policy, 99),
-            now: Now::new(
-                MonoTime::from_millis(10_000),
-                WallTime::from_unix_secs(START),
-            ),
-            requests: Vec::new(),
-            log: Vec::new(),
+            h: Harness::new(HarnessConfig {
+                policy,
+                seed: 99,
+                start: WallTime::from_unix_secs(START),
+                ..HarnessConfig::default()
+            }),
         }
     }
 
     fn input(&mut self, input: Input) {
-        self.m
-            .handle_input(self.now, input)
-            .expect("monotonic time");
-        while let Some(a) = self.m.poll_action() {
-            match a {
-                Action::DiscoverRole { id } => {
-                    self.requests.push((id, false, self.now.mono));
-                    self.log.push((false, self.now.mono));
-                }
-                Action::FetchCredentials { id, .. } => {
-                    self.requests.push((id, true, self.now.mono));
-                    self.log.push((true, self.now.mono));
-                }
-                Action::Notify(_) => {}
-            }
-        }
+        self.h.input(input).unwrap_or_else(|v| panic!("{v}"));
     }
 
     fn advance(&mut self, d: Duration) {
-        self.now = self.now.advance(d);
+        self.h.advance(d).unwrap_or_else(|v| panic!("{v}"));
     }
 
     /// Answers the outstanding role listing, if any, with `web`.
     fn answer_role(&mut self) {
-        if let Some(i) = self.requests.iter().position(|r| !r.1) {
-            let (id, _, _) = self.requests.remove(i);
-            self.input(Input::RoleReply {
-                id,
-                result: Ok(RoleName::new("web").unwrap()),
-            });
-        }
+        self.h
+            .reply_role(Ok(RoleName::new("web").unwrap()))
+            .unwrap_or_else(|v| panic!("{v}"));
     }
 
     /// Answers the outstanding credentials request; panics if there is none.
     fn answer(&mut self, result: Result<Credentials, ImdsFailure>) {
-        let i = self
-            .requests
-            .iter()
-            .position(|r| r.1)
-            .expect("a credentials request is outstanding");
-        let (id, _, _) = self.requests.remove(i);
-        self.input(Input::CredentialsReply { id, result });
+        assert!(
+            self.outstanding_fetch(),
+            "a credentials request is outstanding"
+        );
+        self.h
+            .reply_credentials(result)
+            .unwrap_or_else(|v| panic!("{v}"));
     }
 
     fn outstanding_fetch(&self) -> bool {
-        self.requests.iter().any(|r| r.1)
+        matches!(self.h.pending(), Some(Request::FetchCredentials(_)))
     }
 
     fn served(&self) -> bool {
-        self.m.credentials(self.now).is_ok()
+        self.h.machine.credentials(self.h.now).is_ok()
+    }
+
+    /// Requests issued so far.
+    fn requests(&self) -> u64 {
+        self.h.oracle.requests
     }
 
     /// Starts the machine and accepts one set valid for `lifetime`.
@@ -105,9 +87,9 @@ impl Rig {
         let mut r = Self::new();
         r.input(Input::Demand);
         r.answer_role();
-        let exp = r.now.wall.saturating_add(lifetime);
+        let exp = r.h.now.wall.saturating_add(lifetime);
         r.answer(Ok(creds("ASIAFIRST", exp)));
-        assert_eq!(r.m.kind(), StateKind::Fresh);
+        assert_eq!(r.h.machine.kind(), StateKind::Fresh);
         r
     }
 
@@ -117,14 +99,14 @@ impl Rig {
         assert!(
             steps <= 10_000,
             "no progress after {steps} wake-ups: now {}, next deadline {:?}, state {}",
-            self.now.mono,
-            self.m.poll_timeout(),
-            self.m.kind()
+            self.h.now.mono,
+            self.h.machine.poll_timeout(),
+            self.h.machine.kind()
         );
     }
 
     fn refresh_at(&self) -> MonoTime {
-        match self.m.state().phase {
+        match self.h.machine.state().phase {
             credcycle_core::Phase::Waiting { until } => until,
             ref p => panic!("not waiting: {p:?}"),
         }
@@ -163,6 +145,9 @@ enum Next {
     RefreshPoint,
     /// The next request waits for the backoff delay: an immediate demand does not contact IMDS.
     RateLimited,
+    /// Usable credentials are held and IMDS has not rotated: the next poll waits at least the
+    /// backoff base and lands with a quarter of the usable time to spare.
+    Polling,
 }
 
 struct Row {
@@ -207,7 +192,7 @@ const TABLE: &[Row] = &[
     row(C::Advisory, A::Success, true, true, true, N::RefreshPoint),
     row(C::Advisory, A::Error, true, true, true, N::RateLimited),
     row(C::Advisory, A::Stale, true, true, true, N::RateLimited),
-    row(C::Advisory, A::NotRotated, true, true, true, N::RateLimited),
+    row(C::Advisory, A::NotRotated, true, true, true, N::Polling),
     // Mandatory: refused; IMDS contacted; only a usable new set is served.
     row(C::Mandatory, A::Success, false, true, true, N::RefreshPoint),
     row(C::Mandatory, A::Error, false, true, false, N::RateLimited),
@@ -246,22 +231,24 @@ fn setup(cached: Cached) -> (Rig, Option<WallTime>) {
         return (Rig::new(), None);
     }
     let mut r = Rig::fetched(lifetime);
-    let exp = r.now.wall.saturating_add(lifetime);
+    let exp = r.h.now.wall.saturating_add(lifetime);
     let refresh_at = r.refresh_at();
     let target = match cached {
-        C::Valid => r.now.mono.saturating_add(HOUR),
+        C::Valid => r.h.now.mono.saturating_add(HOUR),
         C::Advisory => refresh_at.saturating_add(Duration::from_secs(1)),
-        C::Mandatory => r
-            .now
-            .mono
-            .saturating_add(lifetime - Duration::from_secs(30)),
-        C::Expired => r
-            .now
-            .mono
-            .saturating_add(lifetime + Duration::from_secs(10)),
+        C::Mandatory => {
+            r.h.now
+                .mono
+                .saturating_add(lifetime - Duration::from_secs(30))
+        }
+        C::Expired => {
+            r.h.now
+                .mono
+                .saturating_add(lifetime + Duration::from_secs(10))
+        }
         C::None => unreachable!(),
     };
-    r.advance(target.saturating_duration_since(r.now.mono));
+    r.advance(target.saturating_duration_since(r.h.now.mono));
     (r, Some(exp))
 }
 
@@ -271,17 +258,17 @@ fn sdk_vocabulary_table() {
         let ctx = format!("row {n}: {:?} x {:?}", want.cached, want.answer);
         let (mut r, cached_exp) = setup(want.cached);
         assert_eq!(r.served(), want.served_before, "{ctx}: served before");
-        let before = r.log.len();
+        let before = r.requests();
         r.input(Input::Demand);
         r.answer_role();
         let contacted = r.outstanding_fetch();
         assert_eq!(contacted, want.contacted, "{ctx}: IMDS contacted");
         assert!(
-            r.log.len() - before <= 2,
+            r.requests() - before <= 2,
             "{ctx}: one listing and one fetch at most"
         );
         if contacted {
-            let wall = r.now.wall;
+            let wall = r.h.now.wall;
             let result = match (want.answer, cached_exp) {
                 (A::Success, _) | (A::NotRotated, None) => {
                     Ok(creds("ASIANEW", wall.saturating_add(6 * HOUR)))
@@ -296,42 +283,63 @@ fn sdk_vocabulary_table() {
             r.answer(result);
         }
         assert_eq!(r.served(), want.served_after, "{ctx}: served after");
-        if let Ok(h) = r.m.credentials(r.now) {
+        if let Ok(h) = r.h.machine.credentials(r.h.now) {
             assert!(
-                r.now.wall.saturating_add(Duration::from_secs(60)) <= h.credentials().expiration(),
+                r.h.now.wall.saturating_add(Duration::from_secs(60))
+                    <= h.credentials().expiration(),
                 "{ctx}: INV-1"
             );
         }
         // An immediate demand never contacts IMDS again.
-        let issued = r.log.len();
+        let issued = r.requests();
         r.advance(Duration::from_millis(1));
         r.input(Input::Demand);
         assert_eq!(
-            r.log.len(),
+            r.requests(),
             issued,
             "{ctx}: an immediate demand contacted IMDS"
         );
         let wake =
-            r.m.poll_timeout()
+            r.h.machine
+                .poll_timeout()
                 .expect("a deadline")
-                .saturating_duration_since(r.now.mono);
+                .saturating_duration_since(r.h.now.mono);
         match want.next {
-            N::Untouched => assert_eq!(r.m.kind(), StateKind::Fresh, "{ctx}"),
+            N::Untouched => assert_eq!(r.h.machine.kind(), StateKind::Fresh, "{ctx}"),
             N::RefreshPoint => {
-                assert_eq!(r.m.kind(), StateKind::Fresh, "{ctx}");
+                assert_eq!(r.h.machine.kind(), StateKind::Fresh, "{ctx}");
                 assert!(wake > HOUR, "{ctx}: refresh due in {wake:?}");
+            }
+            N::Polling => {
+                assert_eq!(r.h.machine.kind(), StateKind::BackingOff, "{ctx}");
+                let left =
+                    r.h.machine
+                        .state()
+                        .held
+                        .as_ref()
+                        .expect("held")
+                        .usable_until(&Policy::default())
+                        .saturating_duration_since(r.h.now.mono);
+                assert!(
+                    wake >= Duration::from_secs(1) && wake <= left * 3 / 4,
+                    "{ctx}: next poll in {wake:?}, with {left:?} usable left"
+                );
+                assert!(r.h.machine.state().failing(), "{ctx}");
             }
             N::RateLimited => {
                 assert!(
-                    matches!(r.m.kind(), StateKind::BackingOff | StateKind::Unavailable),
+                    matches!(
+                        r.h.machine.kind(),
+                        StateKind::BackingOff | StateKind::Unavailable
+                    ),
                     "{ctx}: {:?}",
-                    r.m.kind()
+                    r.h.machine.kind()
                 );
                 assert!(
                     wake <= Duration::from_secs(1),
                     "{ctx}: first retry within the 1 s base, got {wake:?}"
                 );
-                assert!(r.m.state().failing(), "{ctx}");
+                assert!(r.h.machine.state().failing(), "{ctx}");
             }
         }
     }
@@ -341,7 +349,12 @@ fn sdk_vocabulary_table() {
 fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
     let mut r = Rig::fetched(6 * HOUR);
     r.advance(HOUR);
-    let first_exp = r.m.credentials(r.now).unwrap().credentials().expiration();
+    let first_exp =
+        r.h.machine
+            .credentials(r.h.now)
+            .unwrap()
+            .credentials()
+            .expiration();
     r.input(Input::Invalidate {
         access_key_id: AccessKeyId::new("ASIAFIRST"),
     });
@@ -350,10 +363,13 @@ fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
     // IMDS has not rotated yet and sends the rejected set again: refused, not looped.
     r.answer(Ok(creds("ASIAFIRST", first_exp)));
     assert!(!r.served());
-    assert!(matches!(r.m.state().last_failure, Some(Failure::Revoked)));
-    let retry = r.m.poll_timeout().unwrap();
-    assert!(retry > r.now.mono, "retried on the backoff schedule");
-    r.advance(retry.saturating_duration_since(r.now.mono));
+    assert!(matches!(
+        r.h.machine.state().last_failure,
+        Some(Failure::Revoked)
+    ));
+    let retry = r.h.machine.poll_timeout().unwrap();
+    assert!(retry > r.h.now.mono, "retried on the backoff schedule");
+    r.advance(retry.saturating_duration_since(r.h.now.mono));
     r.input(Input::Tick);
     // A set expiring earlier than the rejected one is not taken either (INV-5)...
     r.answer(Ok(creds(
@@ -361,14 +377,15 @@ fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
         first_exp.saturating_sub(Duration::from_secs(60)),
     )));
     assert!(!r.served());
-    assert_eq!(r.m.state().last_failure, Some(Failure::NotRotated));
-    let retry = r.m.poll_timeout().unwrap();
-    r.advance(retry.saturating_duration_since(r.now.mono));
+    assert_eq!(r.h.machine.state().last_failure, Some(Failure::NotRotated));
+    let retry = r.h.machine.poll_timeout().unwrap();
+    r.advance(retry.saturating_duration_since(r.h.now.mono));
     r.input(Input::Tick);
     // ... the rotated one is.
     r.answer(Ok(creds("ASIASECOND", first_exp.saturating_add(HOUR))));
     assert_eq!(
-        r.m.credentials(r.now)
+        r.h.machine
+            .credentials(r.h.now)
             .unwrap()
             .credentials()
             .access_key_id()
@@ -380,37 +397,37 @@ fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
 #[test]
 fn invalidation_of_another_key_changes_nothing() {
     let mut r = Rig::fetched(6 * HOUR);
-    let state = r.m.state().clone();
-    let issued = r.log.len();
+    let state = r.h.machine.state().clone();
+    let issued = r.requests();
     r.input(Input::Invalidate {
         access_key_id: AccessKeyId::new("ASIASOMEONEELSE"),
     });
     assert!(r.served());
-    assert_eq!(r.log.len(), issued, "no request");
-    assert_eq!(r.m.state().phase, state.phase);
-    assert_eq!(r.m.state().held, state.held);
+    assert_eq!(r.requests(), issued, "no request");
+    assert_eq!(r.h.machine.state().phase, state.phase);
+    assert_eq!(r.h.machine.state().held, state.held);
 }
 
 #[test]
 fn invalidation_during_backoff_waits_for_the_backoff() {
     let mut r = Rig::fetched(6 * HOUR);
     let refresh_at = r.refresh_at();
-    r.advance(refresh_at.saturating_duration_since(r.now.mono));
+    r.advance(refresh_at.saturating_duration_since(r.h.now.mono));
     r.input(Input::Tick);
     r.answer(Err(ImdsFailure::Timeout));
-    assert_eq!(r.m.kind(), StateKind::BackingOff);
-    let issued = r.log.len();
+    assert_eq!(r.h.machine.kind(), StateKind::BackingOff);
+    let issued = r.requests();
     r.input(Input::Invalidate {
         access_key_id: AccessKeyId::new("ASIAFIRST"),
     });
     assert_eq!(
-        r.log.len(),
+        r.requests(),
         issued,
         "INV-4: no request inside the backoff delay"
     );
-    assert_eq!(r.m.kind(), StateKind::Unavailable);
+    assert_eq!(r.h.machine.kind(), StateKind::Unavailable);
     assert!(matches!(
-        r.m.credentials(r.now),
+        r.h.machine.credentials(r.h.now),
         Err(Refusal::BackingOff { .. })
     ));
 }
@@ -418,12 +435,18 @@ fn invalidation_during_backoff_waits_for_the_backoff() {
 #[test]
 fn first_fetch_failure_backs_off_and_recovers() {
     let mut r = Rig::new();
-    assert_eq!(r.m.credentials(r.now).unwrap_err(), Refusal::NotStarted);
+    assert_eq!(
+        r.h.machine.credentials(r.h.now).unwrap_err(),
+        Refusal::NotStarted
+    );
     r.input(Input::Demand);
-    assert_eq!(r.m.credentials(r.now).unwrap_err(), Refusal::Discovering);
+    assert_eq!(
+        r.h.machine.credentials(r.h.now).unwrap_err(),
+        Refusal::Discovering
+    );
     r.answer_role();
     r.answer(Err(ImdsFailure::ConnectionRefused));
-    let refusal = r.m.credentials(r.now).unwrap_err();
+    let refusal = r.h.machine.credentials(r.h.now).unwrap_err();
     let Refusal::BackingOff {
         retry_at, cause, ..
     } = &refusal
@@ -438,15 +461,15 @@ fn first_fetch_failure_backs_off_and_recovers() {
         "{refusal}"
     );
     // Demands during the backoff do not contact IMDS.
-    let issued = r.log.len();
+    let issued = r.requests();
     for _ in 0..100 {
         r.input(Input::Demand);
     }
-    assert_eq!(r.log.len(), issued);
-    r.advance(retry_at.saturating_duration_since(r.now.mono));
+    assert_eq!(r.requests(), issued);
+    r.advance(retry_at.saturating_duration_since(r.h.now.mono));
     r.input(Input::Tick);
     assert!(r.outstanding_fetch(), "retried at the end of the backoff");
-    let exp = r.now.wall.saturating_add(6 * HOUR);
+    let exp = r.h.now.wall.saturating_add(6 * HOUR);
     r.answer(Ok(creds("ASIAOK", exp)));
     assert!(r.served());
 }
@@ -457,22 +480,22 @@ fn first_fetch_failure_backs_off_and_recovers() {
 #[test]
 fn wall_clock_jumped_back_an_hour_gives_no_expired_handout() {
     let mut r = Rig::fetched(2 * HOUR);
-    r.now.wall = r.now.wall.offset_millis(-3_600_000);
-    let deadline = r.m.state().held.as_ref().unwrap().deadline;
+    r.h.now.wall = r.h.now.wall.offset_millis(-3_600_000);
+    let deadline = r.h.machine.state().held.as_ref().unwrap().deadline;
     let mut handed_out_late = false;
     // Drive through the refresh window with IMDS timing out on every attempt.
     let mut steps = 0;
-    while r.now.mono < deadline {
+    while r.h.now.mono < deadline {
         steps += 1;
         r.assert_progress(steps);
-        let wake = r.m.poll_timeout().unwrap();
-        r.advance(wake.saturating_duration_since(r.now.mono));
+        let wake = r.h.machine.poll_timeout().unwrap();
+        r.advance(wake.saturating_duration_since(r.h.now.mono));
         r.input(Input::Tick);
         if r.outstanding_fetch() {
             r.answer(Err(ImdsFailure::Timeout));
         }
-        if let Ok(h) = r.m.credentials(r.now) {
-            handed_out_late |= r.now.mono.saturating_add(Duration::from_secs(60)) > deadline;
+        if let Ok(h) = r.h.machine.credentials(r.h.now) {
+            handed_out_late |= r.h.now.mono.saturating_add(Duration::from_secs(60)) > deadline;
             let _ = h;
         }
     }
@@ -483,7 +506,7 @@ fn wall_clock_jumped_back_an_hour_gives_no_expired_handout() {
     // At the end the wall clock still believes in the set, the machine does not.
     let exp = WallTime::from_unix_secs(START).saturating_add(2 * HOUR);
     assert!(
-        r.now.wall.saturating_add(Duration::from_secs(60)) < exp,
+        r.h.now.wall.saturating_add(Duration::from_secs(60)) < exp,
         "wall clock thinks it is valid"
     );
     assert!(!r.served());
@@ -496,8 +519,8 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
     let policy = Policy::default();
     let lifetime = 20 * Duration::from_secs(60);
     let mut r = Rig::fetched(lifetime);
-    let exp = r.m.state().held.as_ref().unwrap().expiration;
-    let deadline = r.m.state().held.as_ref().unwrap().deadline;
+    let exp = r.h.machine.state().held.as_ref().unwrap().expiration;
+    let deadline = r.h.machine.state().held.as_ref().unwrap().deadline;
     let usable_until = deadline.saturating_sub(policy.expiry_margin());
     let mut answered_at = Vec::new();
     let mut asked_at = Vec::new();
@@ -505,36 +528,41 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
     while answered_at.len() < 5 {
         steps += 1;
         r.assert_progress(steps);
-        let wake = r.m.poll_timeout().unwrap();
-        r.advance(wake.saturating_duration_since(r.now.mono));
-        let issued = r.log.len();
+        let wake = r.h.machine.poll_timeout().unwrap();
+        r.advance(wake.saturating_duration_since(r.h.now.mono));
+        let issued = r.requests();
         r.input(Input::Tick);
-        if r.log.len() > issued {
-            asked_at.push(r.now.mono);
+        if r.requests() > issued {
+            asked_at.push(r.h.now.mono);
             // Same set again: not rotated.
             r.answer(Ok(creds("ASIAFIRST", exp)));
-            answered_at.push(r.now.mono);
-            assert_eq!(r.m.state().last_failure, Some(Failure::NotRotated));
+            answered_at.push(r.h.now.mono);
+            assert_eq!(r.h.machine.state().last_failure, Some(Failure::NotRotated));
             assert!(
                 !r.outstanding_fetch(),
                 "no immediate request after a not-rotated answer"
             );
         }
-        if r.m.credentials(r.now).is_ok() {
-            assert!(r.now.mono <= usable_until, "INV-1: served past the margin");
+        if r.h.machine.credentials(r.h.now).is_ok() {
+            assert!(
+                r.h.now.mono <= usable_until,
+                "INV-1: served past the margin"
+            );
         }
     }
     for (n, pair) in asked_at.windows(2).enumerate() {
         let gap = pair[1].saturating_duration_since(pair[0]);
-        let ceiling = policy.backoff_base() * 2u32.pow(n as u32);
+        // Polling while usable credentials are held: never closer than the backoff base, and
+        // landing with a quarter of the usable time to spare.
+        let left = usable_until.saturating_duration_since(pair[0]);
         assert!(
-            gap >= policy.retry_floor(),
-            "attempt {}: gap {gap:?} below the floor",
+            gap >= policy.backoff_base(),
+            "attempt {}: gap {gap:?} below the base",
             n + 2
         );
         assert!(
-            gap <= ceiling,
-            "attempt {}: gap {gap:?} above the exponential ceiling {ceiling:?}",
+            gap <= left * 3 / 4,
+            "attempt {}: gap {gap:?} past three quarters of the {left:?} left",
             n + 2
         );
     }

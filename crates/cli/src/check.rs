@@ -29,7 +29,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let start = clock.now().mono;
     let mut report = check(&config);
     report.elapsed = clock.now().mono.saturating_duration_since(start);
-    print!("{report}");
+    crate::stdout::write(&report.to_string())?;
     if report.ok() {
         Ok(())
     } else {

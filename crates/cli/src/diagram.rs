@@ -31,6 +31,5 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         DiagramFormat::Mermaid => credcycle_core::table::mermaid(),
         DiagramFormat::Dot => credcycle_core::table::dot(),
     };
-    print!("{text}");
-    Ok(())
+    crate::stdout::write(&text)
 }

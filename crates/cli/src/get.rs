@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use credcycle_clock::SystemClock;
 use credcycle_core::{Input, Machine, Policy, RoleName};
-use credcycle_imds::{ImdsClient, ImdsConfig, UreqTransport};
+use credcycle_imds::{ImdsClient, ImdsConfig, ImdsError, UreqTransport};
 
 use crate::Failure;
 use crate::format::{Format, render};
@@ -113,9 +113,9 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         // (credentials already expired, or too short-lived to use).
         Err(refusal) => Err(Failure(
             match (client.last_error(), &machine.state().last_failure) {
-                (Some(e), Some(credcycle_core::Failure::Imds(_))) => e.to_string(),
+                (Some(e), Some(credcycle_core::Failure::Imds(_))) => describe(e),
                 (_, Some(failure)) => format!("no usable credentials: {failure}"),
-                (Some(e), None) => e.to_string(),
+                (Some(e), None) => describe(e),
                 (None, None) => refusal.to_string(),
             },
         )),
@@ -124,9 +124,6 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
 
 fn imds_config(args: &Args) -> Result<ImdsConfig, Failure> {
     let mut builder = ImdsConfig::builder().jitter_seed(credcycle::random_seed());
-    if let Some(endpoint) = &args.endpoint {
-        builder = builder.endpoint(endpoint.clone());
-    }
     if args.allow_imdsv1 {
         builder = builder.allow_imds_v1(true);
     }
@@ -142,5 +139,20 @@ fn imds_config(args: &Args) -> Result<ImdsConfig, Failure> {
     if args.extended {
         builder = builder.extended_credentials(true);
     }
-    builder.build_with_env().map_err(|e| Failure(e.to_string()))
+    crate::imds_config(builder, args.endpoint.as_deref())
+}
+
+/// An IMDS error in the CLI's words: where the library says "allow the fallback", name the flag.
+fn describe(e: &ImdsError) -> String {
+    match e {
+        ImdsError::ImdsV1Disabled {
+            status,
+            forbidden_by_env: false,
+        } => format!(
+            "IMDS offers no session tokens (HTTP {status} to the token request) and IMDSv1 is \
+             not allowed: pass --allow-imdsv1 if this endpoint really has no tokens (an old \
+             emulator, for example)"
+        ),
+        other => other.to_string(),
+    }
 }

@@ -11,6 +11,7 @@ mod format;
 mod get;
 mod serve;
 mod sim;
+mod stdout;
 mod watch;
 
 use std::process::ExitCode;
@@ -123,16 +124,67 @@ pub(crate) async fn shutdown_signal() {
 
 /// A Provider for the IMDS at `endpoint` (else from the environment), with background refresh.
 pub(crate) fn provider(endpoint: Option<&str>) -> Result<credcycle::Provider, Failure> {
-    let mut imds = credcycle_imds::ImdsConfig::builder().jitter_seed(credcycle::random_seed());
-    if let Some(endpoint) = endpoint {
-        imds = imds.endpoint(endpoint);
-    }
-
-    let imds = imds.build_with_env().map_err(|e| Failure(e.to_string()))?;
+    let imds = credcycle_imds::ImdsConfig::builder().jitter_seed(credcycle::random_seed());
+    let imds = imds_config(imds, endpoint)?;
     credcycle::Provider::builder()
         .imds(imds)
         .build()
         .map_err(|e| Failure(e.to_string()))
+}
+
+/// Builds IMDS settings over the process environment, the CLI's way:
+///
+/// - an explicit `--endpoint` wins over an inherited `AWS_EC2_METADATA_DISABLED=true` (a
+///   `credential_process` child inherits its SDK's environment), with a one-line warning;
+/// - invalid options are named by their flags (`--endpoint`), not the builder's methods.
+pub(crate) fn imds_config(
+    builder: credcycle_imds::ImdsConfigBuilder,
+    endpoint: Option<&str>,
+) -> Result<credcycle_imds::ImdsConfig, Failure> {
+    use credcycle_imds::vars;
+    let builder = match endpoint {
+        Some(url) => builder.endpoint(url),
+        None => builder,
+    };
+    let read = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    let overridden = endpoint.is_some()
+        && read(vars::DISABLED).is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+    if overridden {
+        eprintln!(
+            "credcycle: warning: --endpoint wins over the inherited {}=true: IMDS at that \
+             endpoint is used",
+            vars::DISABLED
+        );
+    }
+    builder
+        .build_with_env_source(|name| {
+            if overridden && name == vars::DISABLED {
+                None
+            } else {
+                read(name)
+            }
+        })
+        .map_err(|e| config_failure(&e))
+}
+
+/// A settings error in the CLI's words: an invalid option is named by its flag.
+pub(crate) fn config_failure(e: &credcycle_imds::ConfigError) -> Failure {
+    match e {
+        credcycle_imds::ConfigError::Option { option, problem } => {
+            let flag = match *option {
+                "endpoint" => "--endpoint",
+                "timeout" => "--timeout",
+                "num_attempts" => "--attempts",
+                "pinned_role" => "--role",
+                "allow_imds_v1" => "--allow-imdsv1",
+                "extended_credentials" => "--extended",
+                // Not set by any flag of ours: say what it is, not a method name.
+                other => return Failure(format!("the IMDS setting {other} is invalid: {problem}")),
+            };
+            Failure(format!("{flag} is invalid: {problem}"))
+        }
+        other => Failure(other.to_string()),
+    }
 }
 
 /// A single-threaded tokio runtime for the network subcommands.

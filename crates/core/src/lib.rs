@@ -118,8 +118,11 @@
 //!
 //! ## Feature flags
 //!
-//! - `proptest`: the [`testing`] module: public proptest strategies and a simulated IMDS
-//!   environment, to test this crate or any other credentials client. Implies `oracle`.
+//! - `world`: the [`testing`] module's realistic world (an IMDS that re-serves its current set
+//!   until it rotates, clocks that step and are corrected) and its driver around the real
+//!   machine, without proptest. Implies `oracle`.
+//! - `proptest`: public proptest strategies over that world, to test this crate or any other
+//!   credentials client. Implies `world`.
 //! - `oracle`: the [`oracle`] module: the invariants' oracle (books kept from the machine's
 //!   inputs and outputs), without proptest, for model checkers and other harnesses.
 //! - `serde`: `Serialize`/`Deserialize` for the secret-free value types.
@@ -137,10 +140,11 @@ mod machine;
 pub mod oracle;
 mod output;
 mod policy;
+mod rng;
 mod state;
 mod step;
 pub mod table;
-#[cfg(feature = "proptest")]
+#[cfg(feature = "world")]
 pub mod testing;
 mod time;
 
@@ -153,6 +157,7 @@ pub use machine::{
 };
 pub use output::{Action, DropReason, Event};
 pub use policy::{Policy, PolicyBuilder, PolicyError};
+pub use rng::SplitMix64;
 pub use state::{Failure, Held, Phase, Request, Revoked, ServeMode, State, StateKind};
 pub use step::{Rule, Transition, step};
 pub use time::{Jitter, MonoTime, Now, WallTime};

@@ -9,6 +9,7 @@ use crate::creds::Credentials;
 use crate::input::Input;
 use crate::output::Action;
 use crate::policy::Policy;
+use crate::rng::SplitMix64;
 use crate::state::{Failure, Phase, ServeMode, State, StateKind};
 use crate::step::{Rule, step};
 use crate::time::{Jitter, MonoTime, Now, WallTime};
@@ -248,7 +249,7 @@ impl Machine {
         Self {
             state: State::new(&policy),
             policy,
-            rng: SplitMix64(seed),
+            rng: SplitMix64::new(seed),
             actions: VecDeque::new(),
             payload: None,
             stats: Stats::default(),
@@ -384,21 +385,6 @@ impl Machine {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<MonoTime> {
         self.state.next_deadline(&self.policy)
-    }
-}
-
-/// A small seeded generator (SplitMix64): deterministic, and good enough to spread timers.
-#[derive(Clone, Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u32(&mut self) -> u32 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        // The high half of a 64-bit mix.
-        (z >> 32) as u32
     }
 }
 

@@ -29,7 +29,7 @@
 //! let feed = |state: &mut State, books: &mut Books, input: Input, now: Now| {
 //!     let noted = books.before(state, &input, now);
 //!     let t = step(state, &input, now, Jitter::ZERO, &policy);
-//!     let issued = books.after(&policy, now.mono, noted, t.rule, &t.state, &t.actions)?;
+//!     let issued = books.after(&policy, now, noted, t.rule, &t.state, &t.actions)?;
 //!     check_structure(&t.state, t.state.kind(), t.state.next_deadline(&policy), now.mono)?;
 //!     *state = t.state;
 //!     Ok::<_, credcycle_core::oracle::Violation>(issued)
@@ -63,11 +63,11 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::creds::AccessKeyId;
-use crate::input::{Input, RequestId};
+use crate::input::{ImdsFailure, Input, RequestId};
 use crate::machine::HumanDuration;
 use crate::output::{Action, Event};
 use crate::policy::Policy;
-use crate::state::{Request, State, StateKind};
+use crate::state::{Failure, Request, State, StateKind};
 use crate::step::Rule;
 use crate::time::{MonoTime, Now, WallTime};
 
@@ -118,6 +118,13 @@ pub struct Books {
     pub outstanding: Vec<(RequestId, MonoTime)>,
     /// When the last failed attempt was answered, while failures are unbroken (INV-4).
     pub last_failure: Option<MonoTime>,
+    /// Failed attempts in a row, counted from the machine's `AttemptFailed` events (INV-4).
+    pub failures: u32,
+    /// The earliest moment the next request may go out: the end of the shortest backoff the
+    /// schedule allows after the last failure (INV-4).
+    pub earliest_retry: Option<MonoTime>,
+    /// The set held now, as the `Accepted` and `Dropped` events tell it.
+    pub held: Option<(AccessKeyId, WallTime)>,
     /// The latest `Expiration` handed out since the last role removal (INV-5).
     pub last_handed_out: Option<WallTime>,
 }
@@ -194,12 +201,12 @@ impl Books {
     /// # Errors
     ///
     /// A [`Violation`] of INV-1 (a set accepted that was not in the reply, or a refresh point
-    /// outside the set's usable life), INV-3 (two requests at once) or INV-4 (a request sooner
-    /// than the retry floor after a failed attempt).
+    /// outside the set's usable life), INV-3 (two requests at once) or INV-4 (a failed attempt
+    /// without a backoff, a backoff outside the schedule, or a request before it ends).
     pub fn after(
         &mut self,
         policy: &Policy,
-        now: MonoTime,
+        now: Now,
         before: Before,
         rule: Rule,
         state: &State,
@@ -210,6 +217,8 @@ impl Books {
             reply,
             invalidated,
         } = before;
+        let wall = now.wall;
+        let now = now.mono;
         let timeout = policy.request_timeout();
         if rule != Rule::StaleReply
             && let Some(reply) = &reply
@@ -217,13 +226,32 @@ impl Books {
             self.outstanding.retain(|(id, _)| *id != reply.id);
         }
         let repeat = reply.as_ref().is_some_and(|r| r.repeat);
-        if rule != Rule::StaleReply && repeat {
+        let held_before = self.held.is_some();
+        if rule == Rule::Accept && repeat && held_before {
+            return violation(
+                "INV-4",
+                "took a not-rotated answer (a set seen before, while one is held) as new credentials"
+                    .to_string(),
+            );
+        }
+        // A set seen before, taken back while nothing is held: the set a clock dropped, served
+        // again after the clocks were corrected (LIVE-1). A success, not a not-rotated answer.
+        let taken_back = rule == Rule::Accept && repeat;
+        if rule != Rule::StaleReply && repeat && !taken_back {
             // INV-4: a not-rotated answer is never followed by an immediate request, whatever
             // the machine made of it.
             self.last_failure = Some(now);
         }
+        self.schedule(policy, Now::new(now, wall), rule, actions)?;
         match rule {
-            Rule::Accept if repeat => {}
+            Rule::Accept if repeat => {
+                self.last_failure = None;
+                // The set dropped by a clock, taken back: judged anew, its deadline is the one
+                // this receipt implies (INV-1 against the corrected clocks).
+                if let Some((key, deadline)) = reply.and_then(|r| r.creds) {
+                    self.deadlines.insert(key, deadline);
+                }
+            }
             Rule::Accept => {
                 self.last_failure = None;
                 self.accepted(policy, now, reply.and_then(|r| r.creds), actions)?;
@@ -278,6 +306,19 @@ impl Books {
                 ),
             );
         }
+        // INV-4: never before the shortest backoff the schedule allows.
+        if let Some(earliest) = self.earliest_retry
+            && now < earliest
+        {
+            return violation(
+                "INV-4",
+                format!(
+                    "request {id} after {} failed attempt(s), {} before the backoff ends",
+                    self.failures,
+                    HumanDuration(earliest.saturating_duration_since(now))
+                ),
+            );
+        }
         // INV-4: never sooner than the retry floor after a failed attempt.
         if let Some(failed) = self.last_failure {
             let floor = policy.retry_floor();
@@ -296,6 +337,158 @@ impl Books {
             .retain(|(_, since)| now < since.saturating_add(timeout));
         self.outstanding.push((id, now));
         Ok(Some((id, request)))
+    }
+
+    /// INV-4, the whole retry schedule, from the events of one step: every failed attempt sets
+    /// a backoff; its length is within the schedule's bounds for the number of failures in a
+    /// row and for what is at stake (usable credentials held or not); a drop while backing off
+    /// may only shorten the wait to the refusing cap; a success ends the schedule.
+    fn schedule(
+        &mut self,
+        policy: &Policy,
+        now: Now,
+        rule: Rule,
+        actions: &[Action],
+    ) -> Result<(), Violation> {
+        let mut backoffs = 0;
+        for a in actions {
+            let Action::Notify(event) = a else { continue };
+            match event {
+                Event::Accepted {
+                    access_key_id,
+                    expiration,
+                    ..
+                } => {
+                    self.held = Some((access_key_id.clone(), *expiration));
+                    self.failures = 0;
+                    self.earliest_retry = None;
+                }
+                Event::Dropped { .. } => {
+                    self.held = None;
+                    // A drop while backing off re-plans for "nothing usable held": the wait may
+                    // shrink to the refusing cap from now, no further.
+                    if let Some(earliest) = &mut self.earliest_retry {
+                        *earliest =
+                            (*earliest).min(now.mono.saturating_add(policy.backoff_cap_refusing()));
+                    }
+                }
+                Event::AttemptFailed {
+                    failure,
+                    failures,
+                    retry_at,
+                } => {
+                    backoffs += 1;
+                    // One retry schedule: a timeout, 429 or 5xx comes after every HTTP attempt
+                    // the transport makes, and each counts.
+                    let spent = match failure {
+                        Failure::Imds(ImdsFailure::Timeout) => policy.http_attempts(),
+                        Failure::Imds(ImdsFailure::HttpStatus(s))
+                            if *s == 429 || (500..=599).contains(s) =>
+                        {
+                            policy.http_attempts()
+                        }
+                        _ => 1,
+                    };
+                    self.failures = self.failures.saturating_add(spent);
+                    if *failures != self.failures {
+                        return violation(
+                            "INV-4",
+                            format!(
+                                "the machine counts {failures} failed attempts in a row, the oracle {}",
+                                self.failures
+                            ),
+                        );
+                    }
+                    let (lower, upper) = self.backoff_bounds(policy, now);
+                    let delay = retry_at.saturating_duration_since(now.mono);
+                    // Retry times are whole milliseconds: allow the truncation of the bounds.
+                    let lower = lower.saturating_sub(Duration::from_millis(1));
+                    if delay < lower || delay > upper {
+                        return violation(
+                            "INV-4",
+                            format!(
+                                "backoff {} after {} failed attempt(s), outside the schedule's {}..{}",
+                                HumanDuration(delay),
+                                self.failures,
+                                HumanDuration(lower),
+                                HumanDuration(upper)
+                            ),
+                        );
+                    }
+                    self.earliest_retry = Some(now.mono.saturating_add(lower));
+                }
+                Event::RoleDiscovered { .. } => {}
+            }
+        }
+        let failed = matches!(
+            rule,
+            Rule::Fail
+                | Rule::RejectStale
+                | Rule::NotRotated
+                | Rule::Abandon
+                | Rule::RoleGone
+                | Rule::Detach
+        );
+        if failed && backoffs != 1 {
+            return violation(
+                "INV-4",
+                format!("rule {rule} set {backoffs} backoffs, not one"),
+            );
+        }
+        Ok(())
+    }
+
+    /// The shortest and longest backoff the schedule allows after `self.failures` failed
+    /// attempts in a row, at `now`. The ceiling doubles from the base with each failure; a delay
+    /// is drawn from the ceiling's upper half. While a set is servable the ceiling is at least
+    /// half and the delay at most three quarters of the time it stays servable, at most the
+    /// serving cap, and at least the base (so that not-rotated polling is never closer than
+    /// the base); otherwise the ceiling is at most the refusing cap and the delay at least the
+    /// retry floor.
+    fn backoff_bounds(&self, policy: &Policy, now: Now) -> (Duration, Duration) {
+        let base = policy.backoff_base();
+        let doubling = base.saturating_mul(1u32 << self.failures.saturating_sub(1).min(31));
+        match self.servable_left(policy, now) {
+            Some(left) => {
+                let most = left.saturating_mul(3) / 4;
+                let lower = (doubling.min(policy.backoff_cap_serving()) / 2).min(most);
+                let upper = doubling
+                    .max(left / 2)
+                    .min(policy.backoff_cap_serving())
+                    .min(most);
+                (lower.max(base), upper.max(base))
+            }
+            None => {
+                let ceiling = doubling.min(policy.backoff_cap_refusing());
+                let floor = policy.retry_floor();
+                ((ceiling / 2).max(floor), ceiling.max(floor))
+            }
+        }
+    }
+
+    /// How long the held set stays servable from `now`, by the oracle's own deadline: to its
+    /// usable deadline while the monotonic clock is short of it, else (inside the opt-in grace,
+    /// which a failing machine may use) to the grace's end; `None` when nothing servable is
+    /// held.
+    fn servable_left(&self, policy: &Policy, now: Now) -> Option<Duration> {
+        let (key, expiration) = self.held.as_ref()?;
+        let deadline = *self.deadlines.get(&(key.clone(), *expiration))?;
+        let margin = policy.expiry_margin();
+        let grace = policy.grace();
+        let usable_until = deadline.saturating_sub(margin);
+        let normal = now.wall.saturating_add(margin) <= *expiration && now.mono <= usable_until;
+        let in_grace = !grace.is_zero()
+            && now.wall <= expiration.saturating_add(grace)
+            && now.mono <= deadline.saturating_add(grace);
+        if !normal && !in_grace {
+            return None;
+        }
+        let until = if now.mono <= usable_until {
+            usable_until
+        } else {
+            deadline.saturating_add(grace)
+        };
+        Some(until.saturating_duration_since(now.mono))
     }
 
     /// INV-1: a set accepted was the one in the reply, and its refresh point is in its usable

@@ -5,10 +5,10 @@
 //! | [expiry margin](PolicyBuilder::expiry_margin) | 60 s | INV-1: a request signed now still arrives before expiry |
 //! | refresh window for lifetimes <= 20 min / <= 90 min / longer | 5 / 15 / 60 min | LIVE-2: refresh before the margin is reached |
 //! | [refresh jitter](PolicyBuilder::refresh_jitter_percent) | up to 20 % of the window | no lockstep refreshes across processes |
-//! | [backoff base](PolicyBuilder::backoff_base) | 1 s, doubling, full jitter | INV-4 |
-//! | [backoff cap while serving](PolicyBuilder::backoff_cap_serving) | 5 min, and never past half the usable time left | INV-4, LIVE-2 |
+//! | [backoff base](PolicyBuilder::backoff_base) | 1 s, doubling, jitter over the upper half | INV-4 |
+//! | [backoff cap while serving](PolicyBuilder::backoff_cap_serving) | 5 min, and never past three quarters of the usable time left; never below the base | INV-4, LIVE-2 |
 //! | [backoff cap while refusing](PolicyBuilder::backoff_cap_refusing) | 10 s | LIVE-1: recover in seconds once IMDS is back |
-//! | [retry floor](PolicyBuilder::retry_floor) | 250 ms | INV-4: no jitter value gives an immediate retry |
+//! | [retry floor](PolicyBuilder::retry_floor) | 250 ms | INV-4: no jitter value gives an immediate retry while refusing |
 //! | [request timeout](PolicyBuilder::request_timeout) | 30 s | LIVE-1: a lost reply cannot wedge the machine |
 //! | [grace](PolicyBuilder::grace) | off | opt-in: serve past expiry while IMDS fails, bounded |
 //!
@@ -18,6 +18,8 @@
 use core::time::Duration;
 
 use crate::creds::RoleName;
+use crate::input::ImdsFailure;
+use crate::state::Failure;
 use crate::time::Jitter;
 
 /// The timing policy of the lifecycle. Build one with [`Policy::builder`]; the
@@ -36,6 +38,7 @@ pub struct Policy {
     backoff_cap_refusing: Duration,
     retry_floor: Duration,
     request_timeout: Duration,
+    http_attempts: u32,
     grace: Duration,
     pinned_role: Option<RoleName>,
 }
@@ -80,6 +83,9 @@ pub enum PolicyError {
     /// The refresh jitter is more than 100 % of the window.
     #[error("refresh jitter must be at most 100 percent, got {0}")]
     JitterTooLarge(u32),
+    /// The number of HTTP attempts per request is not between 1 and 10.
+    #[error("HTTP attempts per request ({0}) must be between 1 and 10")]
+    HttpAttemptsOutOfRange(u32),
     /// A backoff cap is below the backoff base.
     #[error("{field} ({cap:?}) must be at least the backoff base ({base:?})")]
     CapBelowBase {
@@ -122,6 +128,7 @@ impl Policy {
         backoff_cap_refusing: Duration::from_secs(10),
         retry_floor: Duration::from_millis(250),
         request_timeout: Duration::from_secs(30),
+        http_attempts: 1,
         grace: Duration::ZERO,
         pinned_role: None,
     };
@@ -174,6 +181,31 @@ impl Policy {
         self.request_timeout
     }
 
+    /// How many HTTP attempts the transport makes for one request before it reports a timeout,
+    /// a 429 or a 5xx (the SDKs' `AWS_METADATA_SERVICE_NUM_ATTEMPTS`; 1 by default).
+    #[must_use]
+    pub fn http_attempts(&self) -> u32 {
+        self.http_attempts
+    }
+
+    /// How many attempts of the retry schedule a failure used up (INV-4, "one retry schedule"):
+    /// a timeout, a 429 or a 5xx comes after the transport made all its
+    /// [`http_attempts`](Self::http_attempts), and each of those counts, so that HTTP-level
+    /// retries advance the backoff instead of multiplying the requests; any other failure is one
+    /// attempt.
+    #[must_use]
+    pub fn attempts_spent(&self, failure: &Failure) -> u32 {
+        match failure {
+            Failure::Imds(ImdsFailure::Timeout) => self.http_attempts,
+            Failure::Imds(ImdsFailure::HttpStatus(status))
+                if *status == 429 || (500..=599).contains(status) =>
+            {
+                self.http_attempts
+            }
+            _ => 1,
+        }
+    }
+
     /// The role to use without asking IMDS (the SDKs' `AWS_EC2_INSTANCE_PROFILE_NAME`).
     #[must_use]
     pub fn pinned_role(&self) -> Option<&RoleName> {
@@ -204,10 +236,20 @@ impl Policy {
     }
 
     /// The delay before the next attempt after `failures` consecutive failed attempts (1 for the
-    /// first failure): capped exponential backoff with full jitter, never below the retry floor
-    /// (INV-4). `serving_left` is how long the held credentials stay servable, if any are held:
-    /// the delay is then capped by the serving cap and by half of that time (so retries close in
-    /// on the deadline instead of jumping past it: LIVE-2); otherwise by the refusing cap.
+    /// first failure), not-rotated answers included (INV-4). The ceiling doubles from the
+    /// backoff base with each failure, and the delay is drawn from the ceiling's upper half
+    /// ("equal jitter"), so that the schedule grows exponentially whatever the jitter.
+    ///
+    /// `serving_left` is how long the held credentials stay servable, if any are held:
+    ///
+    /// - **Serving.** The ceiling is at most the serving cap, and the delay never goes past
+    ///   three quarters of the time left (so that an attempt always lands with a quarter of it
+    ///   to spare: LIVE-2) and never below the backoff base (INV-4).
+    /// - **Refusing.** The ceiling is at most the refusing cap, so that recovery takes seconds
+    ///   once IMDS answers (LIVE-1); never below the retry floor.
+    ///
+    /// A not-rotated answer while serving is scheduled by [`polling_delay`](Self::polling_delay)
+    /// instead.
     #[must_use]
     pub fn backoff_delay(
         &self,
@@ -215,14 +257,45 @@ impl Policy {
         serving_left: Option<Duration>,
         jitter: Jitter,
     ) -> Duration {
-        let exponent = failures.saturating_sub(1).min(32);
-        let uncapped = self.backoff_base.saturating_mul(1u32 << exponent.min(31));
-        let ceiling = match serving_left {
-            Some(left) => uncapped.min(self.backoff_cap_serving).min(left / 2),
-            None => uncapped.min(self.backoff_cap_refusing),
-        };
-        jitter.scale(ceiling).max(self.retry_floor)
+        let doubling = self.doubling(failures);
+        match serving_left {
+            Some(left) => self.serving(doubling, left, jitter),
+            None => {
+                upper_half(doubling.min(self.backoff_cap_refusing), jitter).max(self.retry_floor)
+            }
+        }
     }
+
+    /// The delay before polling again after IMDS answered "not rotated yet" (the set already
+    /// held, or one that may not be taken) while usable credentials are held, `left` being how
+    /// long they stay servable. As [`backoff_delay`](Self::backoff_delay) while serving, but
+    /// the ceiling is the doubling delay or half the time left, whichever is longer: a late
+    /// rotation is then polled about five times per usable window however short it is (with
+    /// 90 s credentials rotated at the usable deadline, at most 12 polls a minute), and never
+    /// closer than the backoff base (INV-4).
+    #[must_use]
+    pub fn polling_delay(&self, failures: u32, left: Duration, jitter: Jitter) -> Duration {
+        self.serving(self.doubling(failures).max(left / 2), left, jitter)
+    }
+
+    /// The backoff base doubled for each failure after the first.
+    fn doubling(&self, failures: u32) -> Duration {
+        let exponent = failures.saturating_sub(1).min(31);
+        self.backoff_base.saturating_mul(1u32 << exponent)
+    }
+
+    /// A delay under `ceiling` while `left` of servable time remains.
+    fn serving(&self, ceiling: Duration, left: Duration, jitter: Jitter) -> Duration {
+        upper_half(ceiling.min(self.backoff_cap_serving), jitter)
+            .min(left.saturating_mul(3) / 4)
+            .max(self.backoff_base)
+    }
+}
+
+/// A delay in the upper half of `ceiling`, placed by `jitter` ("equal jitter").
+fn upper_half(ceiling: Duration, jitter: Jitter) -> Duration {
+    let half = ceiling / 2;
+    half + jitter.scale(ceiling - half)
 }
 
 impl Default for Policy {
@@ -314,6 +387,14 @@ impl PolicyBuilder {
         self
     }
 
+    /// How many HTTP attempts the transport makes per request before reporting a timeout, a 429
+    /// or a 5xx (default 1; 1 to 10). Those attempts count against the retry schedule: see
+    /// [`Policy::attempts_spent`]. The Provider sets it from its IMDS settings.
+    pub fn http_attempts(mut self, attempts: u32) -> Self {
+        self.0.http_attempts = attempts;
+        self
+    }
+
     /// Opt-in bounded grace: keep serving up to this long past `Expiration` while IMDS is
     /// failing, marking each such hand-out (default zero: off).
     pub fn grace(mut self, d: Duration) -> Self {
@@ -373,6 +454,9 @@ impl PolicyBuilder {
         }
         if p.refresh_jitter_percent > 100 {
             return Err(PolicyError::JitterTooLarge(p.refresh_jitter_percent));
+        }
+        if !(1..=10).contains(&p.http_attempts) {
+            return Err(PolicyError::HttpAttemptsOutOfRange(p.http_attempts));
         }
         for (field, cap) in [
             ("backoff cap while serving", p.backoff_cap_serving),
@@ -495,28 +579,96 @@ mod tests {
     fn backoff_doubles_caps_and_respects_the_floor() {
         let p = Policy::default();
         let s = Duration::from_secs;
+        let ms = Duration::from_millis;
+        // Refusing: doubling, capped at 10 s, drawn from the upper half of the ceiling.
         assert_eq!(p.backoff_delay(1, None, Jitter::ONE), s(1));
+        assert_eq!(p.backoff_delay(1, None, Jitter::ZERO), ms(500));
         assert_eq!(p.backoff_delay(2, None, Jitter::ONE), s(2));
         assert_eq!(p.backoff_delay(4, None, Jitter::ONE), s(8));
+        assert_eq!(p.backoff_delay(4, None, Jitter::ZERO), s(4));
         assert_eq!(p.backoff_delay(5, None, Jitter::ONE), s(10), "refusing cap");
+        assert_eq!(p.backoff_delay(9, None, Jitter::ZERO), s(5), "half the cap");
+        assert_eq!(
+            p.backoff_delay(u32::MAX, None, Jitter::HALF),
+            ms(7_499),
+            "no overflow"
+        );
+        // Serving: doubling, capped at 5 min, at most three quarters of the time left, at
+        // least the base.
         assert_eq!(
             p.backoff_delay(40, Some(s(86_400)), Jitter::ONE),
             s(300),
             "serving cap"
         );
+        assert_eq!(p.backoff_delay(1, Some(s(86_400)), Jitter::ZERO), s(1));
+        assert_eq!(p.backoff_delay(3, Some(s(86_400)), Jitter::ZERO), s(2));
         assert_eq!(
-            p.backoff_delay(40, Some(s(100)), Jitter::ONE),
+            p.backoff_delay(8, Some(s(100)), Jitter::ONE),
+            s(75),
+            "three quarters of the time left"
+        );
+        assert_eq!(
+            p.backoff_delay(1, Some(ms(800)), Jitter::ZERO),
+            s(1),
+            "never below the base"
+        );
+        assert_eq!(p.backoff_delay(1, Some(Duration::ZERO), Jitter::ONE), s(1));
+        // Polling a not-yet-rotated IMDS: the longer of doubling and half the time left.
+        assert_eq!(
+            p.polling_delay(1, s(86_400), Jitter::ZERO),
+            s(150),
+            "half the time left, capped"
+        );
+        assert_eq!(
+            p.polling_delay(1, s(100), Jitter::ONE),
             s(50),
             "half the time left"
         );
+        assert_eq!(p.polling_delay(7, s(100), Jitter::ONE), s(64), "doubling");
+        assert_eq!(p.polling_delay(1, ms(800), Jitter::ZERO), s(1), "the base");
+    }
+
+    #[test]
+    fn http_attempts_count_against_the_schedule() {
+        let p = Policy::builder().http_attempts(3).build().expect("valid");
+        let timeout = Failure::Imds(ImdsFailure::Timeout);
+        assert_eq!(p.attempts_spent(&timeout), 3);
         assert_eq!(
-            p.backoff_delay(3, None, Jitter::ZERO),
-            Duration::from_millis(250),
-            "floor"
+            p.attempts_spent(&Failure::Imds(ImdsFailure::HttpStatus(503))),
+            3
         );
         assert_eq!(
-            p.backoff_delay(u32::MAX, None, Jitter::HALF),
-            Duration::from_millis(4999)
+            p.attempts_spent(&Failure::Imds(ImdsFailure::HttpStatus(429))),
+            3
         );
+        assert_eq!(
+            p.attempts_spent(&Failure::Imds(ImdsFailure::HttpStatus(404))),
+            1
+        );
+        assert_eq!(p.attempts_spent(&Failure::NotRotated), 1);
+        assert_eq!(Policy::default().attempts_spent(&timeout), 1);
+        for bad in [0, 11] {
+            assert_eq!(
+                Policy::builder().http_attempts(bad).build(),
+                Err(PolicyError::HttpAttemptsOutOfRange(bad))
+            );
+        }
+    }
+
+    /// The schedule of a late rotation: 30 s of usable time, refresh from the middle, IMDS
+    /// answering "not rotated" until the end. Five polls at most, whatever the jitter.
+    #[test]
+    fn late_rotation_polls_stay_few() {
+        let p = Policy::default();
+        for raw in [0, u32::MAX / 4, u32::MAX / 2, u32::MAX] {
+            let jitter = Jitter::from_raw(raw);
+            let (mut t, mut polls) = (Duration::from_secs(15), 0);
+            let end = Duration::from_secs(30);
+            while t < end {
+                polls += 1;
+                t += p.polling_delay(polls, end - t, jitter);
+            }
+            assert!(polls <= 6, "{polls} polls with jitter {raw}");
+        }
     }
 }

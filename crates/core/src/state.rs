@@ -150,15 +150,16 @@ pub enum Failure {
     /// the backoff schedule, never sooner (INV-4, INV-5).
     #[error("IMDS has not rotated the credentials yet")]
     NotRotated,
-    /// IMDS sent a set that was dropped or replaced before: invalidated, of a removed role,
-    /// expired, or superseded (INV-2).
+    /// IMDS sent a set that was revoked before: rejected by AWS (invalidated), of a removed or
+    /// changed role, or superseded by a newer set (INV-2).
     #[error("IMDS sent credentials that were already dropped or replaced")]
     Revoked,
 }
 
-/// A set that was dropped (expired, invalidated, or of a removed role) or replaced by a newer
-/// one, and must never be taken back (INV-2). The last [`State::MAX_REVOKED`] are remembered,
-/// even past their expiry.
+/// A set that must never be taken back (INV-2): AWS rejected it (invalidated), its role was
+/// removed or changed, or a newer set replaced it. The last [`State::MAX_REVOKED`] are
+/// remembered, even past their expiry. Also the shape of [`State::expired`], the set dropped
+/// only because a clock said it was too old, which is *not* revoked.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Revoked {
@@ -168,6 +169,18 @@ pub struct Revoked {
     pub expiration: WallTime,
     /// Its expiry on the monotonic clock.
     pub deadline: MonoTime,
+}
+
+impl Revoked {
+    /// The record of a held set.
+    #[must_use]
+    pub fn of(held: &Held) -> Self {
+        Self {
+            access_key_id: held.access_key_id.clone(),
+            expiration: held.expiration,
+            deadline: held.deadline,
+        }
+    }
 }
 
 /// The whole state of the lifecycle. Secret-free; cheap to clone; `Eq + Hash` so that model
@@ -188,9 +201,15 @@ pub struct State {
     pub failures: u32,
     /// Why the last attempt failed, while `failures > 0`.
     pub last_failure: Option<Failure>,
-    /// Dropped or replaced sets that must never be taken back (INV-2), at most
+    /// Sets revoked on evidence from AWS, never to be taken back (INV-2), at most
     /// [`State::MAX_REVOKED`].
     pub revoked: Vec<Revoked>,
+    /// The last set dropped because a clock said it could no longer be served (`[R11]`). Not
+    /// revoked: our clock is no evidence from AWS. If the clock was wrong (a wall-clock step
+    /// later corrected) and IMDS serves this same set again, it is judged again against the
+    /// corrected clocks, like a new set, and taken back if usable (LIVE-1; INV-5 holds, since
+    /// it is still the newest). Cleared when a set is accepted; revoked with its role.
+    pub expired: Option<Revoked>,
     /// The id the next request will get.
     pub next_request: u64,
     /// The generation of the last accepted set.
@@ -275,6 +294,7 @@ impl State {
             failures: 0,
             last_failure: None,
             revoked: Vec::new(),
+            expired: None,
             next_request: 1,
             generation: 0,
             last_mono: MonoTime::ZERO,

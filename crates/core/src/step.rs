@@ -41,8 +41,8 @@ pub enum Rule {
     Refresh,
     /// `[R10]` The backoff delay (or detached wait) ended: try again.
     Retry,
-    /// `[R11]` The held credentials can no longer be served (INV-1): drop them; fetch at once
-    /// unless backing off.
+    /// `[R11]` The held credentials can no longer be served (INV-1): drop them (without revoking
+    /// them: a clock is no evidence from AWS); fetch at once unless backing off.
     Expire,
     /// `[R12]` The outstanding request timed out: count it as failed.
     Abandon,
@@ -216,7 +216,11 @@ impl Cx<'_> {
                 .serve_mode(self.now, self.s.failing(), self.policy)
                 .is_none()
             {
-                self.drop_held(DropReason::Expired, true);
+                // Dropped, not revoked: only evidence from AWS revokes (INV-2). Remembered, so
+                // that if IMDS serves it again after a wall-clock correction it is judged anew
+                // against the corrected clocks (LIVE-1).
+                self.s.expired = Some(Revoked::of(held));
+                self.drop_held(DropReason::Expired, false);
                 self.replan_after_drop();
                 rule = Rule::Expire;
             }
@@ -277,6 +281,7 @@ impl Cx<'_> {
             Err(ImdsFailure::RoleNotFound) => {
                 // [R8] INV-2: the old role's credentials are dropped at once and never served again.
                 self.drop_held(DropReason::RoleGone, true);
+                self.revoke_expired();
                 self.s.role = self.policy.pinned_role().cloned();
                 self.s.newest = None;
                 self.fail(Failure::Imds(ImdsFailure::RoleNotFound));
@@ -302,6 +307,11 @@ impl Cx<'_> {
         // The expiry on the monotonic clock, from the request's start: conservative by the
         // request's duration, and immune to later wall-clock jumps (INV-1).
         let deadline = since.saturating_add(lifetime);
+        // The set a clock dropped, served again: judged anew against the clocks as they are
+        // now (a wall clock that was ahead and is now corrected gives it back its real life).
+        let again = self.s.expired.as_ref().is_some_and(|e| {
+            &e.access_key_id == creds.access_key_id() && e.expiration == expiration
+        });
         if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {
             self.fail(Failure::TooShortLived { lifetime });
             return Rule::RejectStale;
@@ -313,7 +323,11 @@ impl Cx<'_> {
             self.fail(Failure::Revoked);
             return Rule::NotRotated;
         }
-        if self.s.newest.is_some_and(|newest| expiration <= newest) {
+        if self.s.held.is_none() && again && self.s.newest == Some(expiration) {
+            // LIVE-1: the newest set, dropped only because a clock judged it too old, is
+            // usable against the corrected clocks: take it back (INV-5 holds: nothing newer
+            // was accepted since).
+        } else if self.s.newest.is_some_and(|newest| expiration <= newest) {
             // INV-5: never switch to a set that expires no later; INV-4: not rotated is retried
             // on the backoff schedule, not at once.
             self.fail(Failure::NotRotated);
@@ -345,6 +359,7 @@ impl Cx<'_> {
             self.retire(&replaced);
         }
         self.s.newest = Some(expiration);
+        self.s.expired = None;
         self.s.failures = 0;
         self.s.last_failure = None;
         self.s.phase = Phase::Waiting { until: refresh_at };
@@ -354,6 +369,7 @@ impl Cx<'_> {
     /// `[R3]` INV-2: no instance profile, so nothing of the old role may be served.
     fn detach(&mut self) -> Rule {
         self.drop_held(DropReason::NoInstanceProfile, true);
+        self.revoke_expired();
         self.s.role = self.policy.pinned_role().cloned();
         self.s.newest = None;
         self.fail(Failure::Imds(ImdsFailure::NoInstanceProfile));
@@ -371,6 +387,15 @@ impl Cx<'_> {
             .as_ref()
             .is_none_or(|h| &h.access_key_id != access_key_id)
         {
+            if self
+                .s
+                .expired
+                .as_ref()
+                .is_some_and(|e| &e.access_key_id == access_key_id)
+            {
+                // INV-2: AWS rejected the set the clock had dropped: now that is evidence.
+                self.revoke_expired();
+            }
             return Rule::InvalidateOther;
         }
         self.drop_held(DropReason::Invalidated, true);
@@ -420,7 +445,9 @@ impl Cx<'_> {
 
     /// Records a failed attempt and schedules the next one after the backoff delay (INV-4).
     fn fail(&mut self, failure: Failure) {
-        self.s.failures = self.s.failures.saturating_add(1);
+        // INV-4, one retry schedule: the transport's HTTP attempts count, not just this one.
+        let spent = self.policy.attempts_spent(&failure);
+        self.s.failures = self.s.failures.saturating_add(spent);
         let serving_left = self.s.held.as_ref().and_then(|h| {
             h.serve_mode(self.now, true, self.policy)?;
             // Close in on the usable deadline first; inside the grace period, on its end.
@@ -433,9 +460,17 @@ impl Cx<'_> {
             };
             Some(limit.saturating_duration_since(self.now.mono))
         });
-        let delay = self
-            .policy
-            .backoff_delay(self.s.failures, serving_left, self.jitter);
+        let delay = match (serving_left, &failure) {
+            // INV-4: IMDS has not rotated yet while usable credentials are held: poll, no
+            // closer than the backoff base and a handful of times per usable window.
+            (Some(left), Failure::NotRotated | Failure::Revoked) => {
+                self.policy
+                    .polling_delay(self.s.failures, left, self.jitter)
+            }
+            _ => self
+                .policy
+                .backoff_delay(self.s.failures, serving_left, self.jitter),
+        };
         let retry_at = self.now.mono.saturating_add(delay);
         self.notify(Event::AttemptFailed {
             failure: failure.clone(),
@@ -480,14 +515,21 @@ impl Cx<'_> {
     /// clock that later jumps back would make an expired set look valid again. Bounded: the
     /// oldest entry is forgotten first.
     fn retire(&mut self, held: &Held) {
+        self.revoke(Revoked::of(held));
+    }
+
+    fn revoke(&mut self, set: Revoked) {
         if self.s.revoked.len() >= State::MAX_REVOKED {
             self.s.revoked.remove(0);
         }
-        self.s.revoked.push(Revoked {
-            access_key_id: held.access_key_id.clone(),
-            expiration: held.expiration,
-            deadline: held.deadline,
-        });
+        self.s.revoked.push(set);
+    }
+
+    /// INV-2: the set dropped by the clock belongs to the role just removed: now it is revoked.
+    fn revoke_expired(&mut self) {
+        if let Some(set) = self.s.expired.take() {
+            self.revoke(set);
+        }
     }
 
     fn notify(&mut self, event: Event) {

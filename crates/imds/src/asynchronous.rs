@@ -12,7 +12,7 @@ use credcycle_clock::{Clock, SystemClock};
 use credcycle_core::{Action, Credentials, Input, RoleName};
 use http_body_util::{BodyExt as _, Empty};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{CaptureConnection, HttpConnector, capture_connection};
 use hyper_util::rt::TokioExecutor;
 use zeroize::Zeroizing;
 
@@ -92,7 +92,11 @@ impl HyperTransport {
         Self { client }
     }
 
-    async fn exchange(&self, request: &HttpRequest) -> Result<HttpResponse, TransportError> {
+    async fn exchange(
+        &self,
+        request: &HttpRequest,
+        connected: &mut Option<CaptureConnection>,
+    ) -> Result<HttpResponse, TransportError> {
         let mut builder = hyper::Request::builder()
             .method(request.method().as_str())
             .uri(request.url())
@@ -103,9 +107,10 @@ impl HyperTransport {
         for (name, value) in request.expose_headers() {
             builder = builder.header(name, value);
         }
-        let http_request = builder
+        let mut http_request = builder
             .body(Empty::<Bytes>::new())
             .map_err(|_| TransportError::Other("invalid request".to_owned()))?;
+        *connected = Some(capture_connection(&mut http_request));
         let response = self
             .client
             .request(http_request)
@@ -144,9 +149,20 @@ impl AsyncTransport for HyperTransport {
         request: &HttpRequest,
         timeout: Duration,
     ) -> Result<HttpResponse, TransportError> {
-        tokio::time::timeout(timeout, self.exchange(request))
-            .await
-            .unwrap_or(Err(TransportError::Timeout))
+        // Whether a connection was opened (or taken from the pool) when the timeout fires: a
+        // connection that never opens is not a reply that never comes (the hop limit).
+        let mut connected = None;
+        let result = tokio::time::timeout(timeout, self.exchange(request, &mut connected)).await;
+        result.unwrap_or_else(|_| {
+            let opened = connected
+                .as_ref()
+                .is_some_and(|c| c.connection_metadata().is_some());
+            Err(if opened {
+                TransportError::Timeout
+            } else {
+                TransportError::ConnectTimeout
+            })
+        })
     }
 }
 
@@ -169,6 +185,11 @@ fn from_error(e: &(dyn std::error::Error + 'static)) -> TransportError {
             }
         }
         cause = err.source();
+    }
+    if e.downcast_ref::<hyper_util::client::legacy::Error>()
+        .is_some_and(hyper_util::client::legacy::Error::is_connect)
+    {
+        return TransportError::Unreachable("the connection failed".to_owned());
     }
     TransportError::Other("the HTTP client failed".to_owned())
 }

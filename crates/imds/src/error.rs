@@ -6,6 +6,7 @@ use core::time::Duration;
 use credcycle_core::{ImdsFailure, RoleName};
 
 use crate::codec::{MAX_BODY_LEN, ParseError, RequestKind, Secs, not_success_hint};
+use crate::config::Endpoint;
 
 /// Why a transport got no HTTP reply (an HTTP reply of any status is not a transport error).
 ///
@@ -14,12 +15,20 @@ use crate::codec::{MAX_BODY_LEN, ParseError, RequestKind, Secs, not_success_hint
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
-    /// No complete reply within the timeout (connecting included).
+    /// Connected (or unable to tell whether it connected), but no complete reply within the
+    /// timeout.
     #[error("timed out")]
     Timeout,
+    /// No connection within the timeout: nothing answered the connection attempt.
+    #[error("timed out connecting")]
+    ConnectTimeout,
     /// The connection was refused: nothing listens at the endpoint.
     #[error("connection refused")]
     ConnectionRefused,
+    /// The endpoint cannot be reached from here: no route to it, its address is not available,
+    /// or its host name does not resolve. The text says which.
+    #[error("{0}")]
+    Unreachable(String),
     /// The connection was reset or closed before a complete reply.
     #[error("connection reset or closed before a complete reply")]
     ConnectionReset,
@@ -27,9 +36,37 @@ pub enum TransportError {
     /// over the limit.
     #[error("reply body over the limit of {MAX_BODY_LEN} bytes")]
     BodyTooLarge,
-    /// Anything else (no route to the host, an HTTP protocol error...).
+    /// Anything else (an HTTP protocol error...).
     #[error("{0}")]
     Other(String),
+}
+
+impl TransportError {
+    /// Whether no connection was made at all ([`ConnectTimeout`](Self::ConnectTimeout),
+    /// [`ConnectionRefused`](Self::ConnectionRefused), [`Unreachable`](Self::Unreachable)):
+    /// nothing was sent, and a request to an endpoint that was never reached is not retried.
+    #[must_use]
+    pub fn is_connect_failure(&self) -> bool {
+        matches!(
+            self,
+            Self::ConnectTimeout | Self::ConnectionRefused | Self::Unreachable(_)
+        )
+    }
+}
+
+/// Why no connection to IMDS was made (in [`ImdsError::CouldNotConnect`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConnectFailure {
+    /// The connection was refused: nothing listens at the endpoint.
+    #[error("connection refused")]
+    Refused,
+    /// Nothing answered the connection attempt within the timeout.
+    #[error("no connection within {}", Secs(*.0))]
+    TimedOut(Duration),
+    /// No route to the endpoint, its address not available here, or its host not found.
+    #[error("{0}")]
+    Unreachable(String),
 }
 
 /// Why an IMDS operation failed: rich, one line, lowercase, naming the cause (and the fix where
@@ -42,8 +79,9 @@ pub enum ImdsError {
     /// `AWS_EC2_METADATA_DISABLED=true`: nothing was sent.
     #[error("IMDS access is disabled by AWS_EC2_METADATA_DISABLED=true")]
     Disabled,
-    /// The token request got no answer in time, on every attempt: the classic symptom of a
-    /// response hop limit of 1 seen from inside a container.
+    /// The token request was sent over an open connection but got no answer in time, on every
+    /// attempt: the classic symptom of a response hop limit of 1 seen from inside a container.
+    /// (A connection that cannot even be opened is [`CouldNotConnect`](Self::CouldNotConnect).)
     #[error(
         "IMDS did not answer the token request within {} ({}): from inside a container, the \
          instance's HttpPutResponseHopLimit may need to be 2 (aws ec2 \
@@ -67,16 +105,28 @@ pub enum ImdsError {
         /// Attempts made.
         attempts: u32,
     },
-    /// The connection was refused, on every attempt: nothing listens at the endpoint.
+    /// No connection could be made (refused, unreachable, or no connection within the
+    /// timeout). When the endpoint has never answered in this session (`first_contact`), this
+    /// fails at the first attempt, without retries, and the message says that this is probably
+    /// not an EC2 instance (or the endpoint is wrong): off EC2 a `get` then fails at once
+    /// instead of spending its retries. Once the endpoint has answered, a connect failure is
+    /// retried like any other transport failure (a throttled IMDS can drop a `SYN` too).
     #[error(
-        "IMDS refused the connection for {request} ({}): nothing listens at the endpoint",
-        Attempts(*.attempts)
+        "could not connect to IMDS at {endpoint} for {request}: {reason} ({}){}",
+        Attempts(*.attempts),
+        if *.first_contact { "; not on EC2, or the endpoint is wrong" } else { "" }
     )]
-    ConnectionRefused {
+    CouldNotConnect {
+        /// The endpoint.
+        endpoint: Endpoint,
         /// The request.
         request: RequestKind,
+        /// Why no connection was made.
+        reason: ConnectFailure,
         /// Attempts made.
         attempts: u32,
+        /// Whether the endpoint had never answered in this session.
+        first_contact: bool,
     },
     /// The connection was reset or closed before a reply, on every attempt.
     #[error(
@@ -136,8 +186,8 @@ pub enum ImdsError {
         if *.forbidden_by_env {
             "AWS_EC2_METADATA_V1_DISABLED=true forbids it"
         } else {
-            "allow it explicitly with ImdsConfigBuilder::allow_imds_v1(true) if this endpoint \
-             really has no tokens (an old emulator, for example)"
+            "allow the IMDSv1 fallback explicitly if this endpoint really has no tokens (an old \
+             emulator, for example)"
         }
     )]
     ImdsV1Disabled {
@@ -212,7 +262,7 @@ impl ImdsError {
     /// | error | failure |
     /// |---|---|
     /// | `TokenTimeout`, `Timeout` | `Timeout` |
-    /// | `ConnectionRefused`, `ConnectionReset`, `Transport` | `ConnectionRefused` |
+    /// | `CouldNotConnect`, `ConnectionReset`, `Transport` | `ConnectionRefused` |
     /// | `Disabled` | `HttpStatus(403)` (what IMDS answers when it is turned off) |
     /// | `TokenForbidden`, `TokenBadRequest`, `ImdsV1Disabled`, `Unauthorized`, `HttpStatus` | `HttpStatus(status)` |
     /// | `BodyTooLarge`, `Malformed` | `Malformed` |
@@ -223,7 +273,7 @@ impl ImdsError {
     pub fn failure(&self) -> ImdsFailure {
         match self {
             Self::TokenTimeout { .. } | Self::Timeout { .. } => ImdsFailure::Timeout,
-            Self::ConnectionRefused { .. }
+            Self::CouldNotConnect { .. }
             | Self::ConnectionReset { .. }
             | Self::Transport { .. } => ImdsFailure::ConnectionRefused,
             Self::Disabled | Self::TokenForbidden { .. } => ImdsFailure::HttpStatus(403),
@@ -244,7 +294,7 @@ impl ImdsError {
     pub fn request(&self) -> Option<RequestKind> {
         match self {
             Self::Timeout { request, .. }
-            | Self::ConnectionRefused { request, .. }
+            | Self::CouldNotConnect { request, .. }
             | Self::ConnectionReset { request, .. }
             | Self::Transport { request, .. }
             | Self::BodyTooLarge { request }

@@ -54,8 +54,14 @@
 //!   says tokens are required after all; otherwise [`ImdsError::ImdsV1Disabled`].
 //! - **Retries**: timeouts, connection failures, 429 and 5xx are retried with capped, jittered
 //!   exponential backoff, up to the configured number of attempts per request. Nothing else is
-//!   retried. A token request that times out on every attempt is
+//!   retried. A token request that times out on every attempt over an open connection is
 //!   [`ImdsError::TokenTimeout`], whose message names the hop limit.
+//! - **Could not connect**: while the endpoint has never answered in this session, a request
+//!   that cannot even connect (refused, unreachable, no connection within the timeout) fails at
+//!   once, without retries, as [`ImdsError::CouldNotConnect`]: off EC2 there is nothing to wait
+//!   for, and the hop-limit hint would mislead (the hop limit drops the reply to a `PUT` that
+//!   was sent, not the connection). Once the endpoint has answered, connect failures are
+//!   retried like other transport failures.
 //! - **Role**: the listing's first line, cached; discovery answers from the cache without a
 //!   request. A 404 on the listing is [`ImdsError::NoInstanceProfile`] and clears the cache.
 //! - **Credentials**: the extended path first when enabled, falling back to the classic path on
@@ -69,11 +75,11 @@ use core::marker::PhantomData;
 use core::mem;
 use core::time::Duration;
 
-use credcycle_core::{Credentials, MonoTime, RoleName};
+use credcycle_core::{Credentials, MonoTime, RoleName, SplitMix64};
 
 use crate::codec::{self, HttpRequest, HttpResponse, ParseError, RequestKind, TOKEN_TTL_HEADER};
 use crate::config::ImdsConfig;
-use crate::error::{ImdsError, TransportError};
+use crate::error::{ConnectFailure, ImdsError, TransportError};
 use crate::token::ImdsToken;
 
 /// What outlives one operation: the token, the role, what the endpoint supports, counters.
@@ -87,6 +93,8 @@ pub struct Session {
     extended: bool,
     rng: SplitMix64,
     counts: RequestCounts,
+    /// Whether the endpoint has answered (any HTTP reply) in this session.
+    reached: bool,
 }
 
 /// The token as the session holds it.
@@ -173,9 +181,10 @@ impl Session {
         Self {
             role: config.pinned_role().cloned(),
             extended: config.extended_credentials(),
-            rng: SplitMix64(config.jitter_seed()),
+            rng: SplitMix64::new(config.jitter_seed()),
             token: TokenState::None,
             counts: RequestCounts::default(),
+            reached: false,
             config,
         }
     }
@@ -213,6 +222,13 @@ impl Session {
             },
             TokenState::ImdsV1 => TokenStatus::ImdsV1,
         }
+    }
+
+    /// Whether the endpoint has given an HTTP reply (of any status) in this session. Until it
+    /// has, a request that cannot connect is not retried.
+    #[must_use]
+    pub fn has_reached_endpoint(&self) -> bool {
+        self.reached
     }
 
     /// Whether credentials requests still try the extended path first (enabled, and no 404
@@ -257,7 +273,7 @@ impl Session {
         let jitter = if ms == 0 {
             0
         } else {
-            self.rng.next() % (ms + 1)
+            self.rng.next_u64() % (ms + 1)
         };
         full.saturating_sub(half)
             .saturating_add(Duration::from_millis(jitter))
@@ -504,7 +520,10 @@ impl<'s, T: Output> Exchange<'s, T> {
     ) {
         let kind = request.kind();
         let response = match result {
-            Ok(response) => response,
+            Ok(response) => {
+                self.session.reached = true;
+                response
+            }
             Err(TransportError::BodyTooLarge) => {
                 return self.fail(ImdsError::BodyTooLarge { request: kind });
             }
@@ -645,13 +664,23 @@ impl<'s, T: Output> Exchange<'s, T> {
     }
 
     fn retry_or_fail(&mut self, kind: RequestKind, cause: Retryable) {
-        if self.attempts < self.session.config.num_attempts() {
+        let first_contact = !self.session.reached;
+        let never_connected =
+            matches!(&cause, Retryable::Transport(e) if e.is_connect_failure()) && first_contact;
+        if self.attempts < self.session.config.num_attempts() && !never_connected {
             self.next = Next::Backoff(self.session.backoff(self.attempts));
             return;
         }
         let attempts = self.attempts;
         let timeout = self.session.config.timeout();
-        self.fail(match cause {
+        let could_not_connect = |reason| ImdsError::CouldNotConnect {
+            endpoint: self.session.config.endpoint().clone(),
+            request: kind,
+            reason,
+            attempts,
+            first_contact,
+        };
+        let error = match cause {
             Retryable::Transport(TransportError::Timeout) if kind == RequestKind::Token => {
                 ImdsError::TokenTimeout { timeout, attempts }
             }
@@ -660,11 +689,14 @@ impl<'s, T: Output> Exchange<'s, T> {
                 timeout,
                 attempts,
             },
+            Retryable::Transport(TransportError::ConnectTimeout) => {
+                could_not_connect(ConnectFailure::TimedOut(timeout))
+            }
             Retryable::Transport(TransportError::ConnectionRefused) => {
-                ImdsError::ConnectionRefused {
-                    request: kind,
-                    attempts,
-                }
+                could_not_connect(ConnectFailure::Refused)
+            }
+            Retryable::Transport(TransportError::Unreachable(detail)) => {
+                could_not_connect(ConnectFailure::Unreachable(detail))
             }
             Retryable::Transport(TransportError::ConnectionReset) => ImdsError::ConnectionReset {
                 request: kind,
@@ -684,7 +716,8 @@ impl<'s, T: Output> Exchange<'s, T> {
                 body_len,
                 attempts,
             },
-        });
+        };
+        self.fail(error);
     }
 
     fn fail(&mut self, error: ImdsError) {
@@ -764,20 +797,6 @@ impl<'s, T> Waiting<'s, T> {
     /// Continues after the delay.
     pub fn resume(self) -> Exchange<'s, T> {
         self.exchange
-    }
-}
-
-/// SplitMix64: a tiny seeded generator for jitter (no global randomness).
-#[derive(Debug)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 

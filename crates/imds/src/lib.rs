@@ -54,7 +54,7 @@
 //!
 //! | step | request | outcome |
 //! |---|---|---|
-//! | token | `PUT /latest/api/token`, `X-aws-ec2-metadata-token-ttl-seconds: 21600` | 200: the body is the token, cached for the echoed TTL (else the TTL asked for), renewed when less than min(60 s, TTL/4) is left; 403: [`ImdsError::TokenForbidden`]; 400: [`ImdsError::TokenBadRequest`]; 404/405: IMDSv1 if explicitly allowed, else [`ImdsError::ImdsV1Disabled`]; no answer: [`ImdsError::TokenTimeout`] (hop limit) |
+//! | token | `PUT /latest/api/token`, `X-aws-ec2-metadata-token-ttl-seconds: 21600` | 200: the body is the token, cached for the echoed TTL (else the TTL asked for), renewed when less than min(60 s, TTL/4) is left; 403: [`ImdsError::TokenForbidden`]; 400: [`ImdsError::TokenBadRequest`]; 404/405: IMDSv1 if explicitly allowed, else [`ImdsError::ImdsV1Disabled`]; no answer over an open connection: [`ImdsError::TokenTimeout`] (hop limit); no connection while the endpoint has never answered: [`ImdsError::CouldNotConnect`] at once (not on EC2) |
 //! | role | `GET /latest/meta-data/iam/security-credentials/` with `X-aws-ec2-metadata-token` | 200: first non-empty line, cached; 404: [`ImdsError::NoInstanceProfile`] |
 //! | credentials | `GET .../security-credentials/<role>` (or `-extended/<role>` first, if enabled) | 200: JSON parsed by [`codec::parse_credentials`]; 404 on the extended path: the classic path, for good; 404 on the classic path: one re-listing, then [`ImdsError::RoleNotFound`] |
 //! | any `GET` | | 401: new token, one retry; 429, 5xx, timeouts, connection errors: retried with backoff up to the attempt limit; other statuses: [`ImdsError::HttpStatus`] |
@@ -75,13 +75,14 @@
 //! ## Errors
 //!
 //! - [`ImdsError`]: why an operation failed, one lowercase line naming the cause and the fix
-//!   (`Disabled`, `TokenTimeout`, `Timeout`, `ConnectionRefused`, `ConnectionReset`,
+//!   (`Disabled`, `TokenTimeout`, `Timeout`, `CouldNotConnect`, `ConnectionReset`,
 //!   `Transport`, `BodyTooLarge`, `TokenForbidden`, `TokenBadRequest`, `ImdsV1Disabled`,
 //!   `Unauthorized`, `NoInstanceProfile`, `RoleNotFound`, `NotSuccess`, `HttpStatus`,
 //!   `Malformed`). [`ImdsError::failure`] reduces it to the core's `ImdsFailure`.
 //! - [`ParseError`]: why a reply body is unusable (inside [`ImdsError::Malformed`]).
-//! - [`TransportError`]: why a transport got no reply (`Timeout`, `ConnectionRefused`,
-//!   `ConnectionReset`, `BodyTooLarge`, `Other`).
+//! - [`TransportError`]: why a transport got no reply (`Timeout`, `ConnectTimeout`,
+//!   `ConnectionRefused`, `Unreachable`, `ConnectionReset`, `BodyTooLarge`, `Other`), and
+//!   [`ConnectFailure`]: why no connection was made (inside [`ImdsError::CouldNotConnect`]).
 //! - [`ConfigError`] (with [`ValueError`] and [`EndpointError`]): an invalid option or variable.
 //!
 //! Each error's message contains its causes, so printing it with `{}` says everything (no
@@ -129,7 +130,7 @@ pub use config::{
     ConfigError, Endpoint, EndpointError, EndpointMode, ImdsConfig, ImdsConfigBuilder,
     SettingSource, ValueError, vars,
 };
-pub use error::{ImdsError, TransportError};
+pub use error::{ConnectFailure, ImdsError, TransportError};
 pub use exchange::{
     Exchange, Output, PendingRequest, RequestCounts, Session, Step, TokenStatus, Waiting,
 };

@@ -13,8 +13,12 @@ use crate::error::TransportError;
 ///
 /// An implementation must:
 ///
-/// - give up after `timeout` (connecting, sending and reading the whole reply) with
-///   [`TransportError::Timeout`];
+/// - give up after `timeout` (connecting, sending and reading the whole reply): with
+///   [`TransportError::ConnectTimeout`] when no connection was made, else
+///   [`TransportError::Timeout`] (the hop-limit diagnosis depends on the difference: a reply
+///   that never comes is not a connection that never opens);
+/// - report a connection that cannot be made as [`TransportError::ConnectionRefused`],
+///   [`TransportError::Unreachable`] or [`TransportError::ConnectTimeout`], and nothing else;
 /// - return every HTTP reply as `Ok`, whatever its status (statuses are the session's
 ///   business);
 /// - never follow a redirect, and never go through a proxy (IMDS must not be reached through
@@ -98,7 +102,7 @@ where
 /// The blocking transport: [ureq] 3, plain HTTP only.
 ///
 /// Configured for IMDS: no TLS (the crate is built without it), no proxy (not even from
-/// `HTTP_PROXY`), no redirects, the timeout applied both to connecting and to the whole call,
+/// `HTTP_PROXY`), no redirects, the timeout applied to the whole call, connecting included,
 /// and bodies read to at most [`MAX_BODY_LEN`] + 1 bytes into a zeroizing buffer (preallocated
 /// from `Content-Length`, so that it rarely reallocates and leaves a copy behind).
 ///
@@ -152,7 +156,7 @@ impl Transport for UreqTransport {
             .agent
             .configure_request(http_request)
             .timeout_global(Some(timeout))
-            .timeout_connect(Some(timeout))
+            .timeout_connect(Some(connect_budget(timeout)))
             .build();
         let mut response = match request.method() {
             Method::Put => self.agent.run(http_request),
@@ -188,7 +192,15 @@ impl Transport for UreqTransport {
     }
 }
 
-/// Maps a ureq error to a secret-free transport error.
+/// The connect phase's share of a request's timeout: all of it but a twentieth (at most 50 ms
+/// less). ureq reports a timeout by the earliest deadline in force, and its connect deadline
+/// starts after name resolution, so with the two equal a connect that never completes would be
+/// reported as the global timeout, indistinguishable from a reply that never comes. A slightly
+/// shorter connect budget makes it `Timeout::Connect`.
+fn connect_budget(timeout: Duration) -> Duration {
+    timeout.saturating_sub((timeout / 20).min(Duration::from_millis(50)))
+}
+
 /// A response's headers as (name, value) pairs; values that are not visible ASCII are left out
 /// (IMDS sends none, and the codec reads only ASCII headers). Shared by both transports.
 pub(crate) fn header_pairs(headers: &ureq::http::HeaderMap) -> Vec<(String, String)> {
@@ -200,8 +212,12 @@ pub(crate) fn header_pairs(headers: &ureq::http::HeaderMap) -> Vec<(String, Stri
         .collect()
 }
 
+/// Maps a ureq error to a secret-free transport error.
 fn from_ureq(e: ureq::Error) -> TransportError {
     match e {
+        ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => {
+            TransportError::ConnectTimeout
+        }
         ureq::Error::Timeout(_) => TransportError::Timeout,
         ureq::Error::Io(io) => from_io(&io),
         ureq::Error::BodyExceedsLimit(_) => TransportError::BodyTooLarge,
@@ -209,9 +225,11 @@ fn from_ureq(e: ureq::Error) -> TransportError {
             TransportError::Other("the reply is not valid HTTP/1.1".to_owned())
         }
         ureq::Error::HostNotFound => {
-            TransportError::Other("the endpoint's host was not found".to_owned())
+            TransportError::Unreachable("the endpoint's host was not found".to_owned())
         }
-        ureq::Error::ConnectionFailed => TransportError::Other("the connection failed".to_owned()),
+        ureq::Error::ConnectionFailed => {
+            TransportError::Unreachable("the connection failed".to_owned())
+        }
         ureq::Error::StatusCode(status) => TransportError::Other(format!("HTTP {status}")),
         _ => TransportError::Other("the HTTP client failed".to_owned()),
     }
@@ -221,6 +239,9 @@ fn from_ureq(e: ureq::Error) -> TransportError {
 pub(crate) fn from_io(e: &io::Error) -> TransportError {
     if let Some(inner) = e.get_ref().and_then(|i| i.downcast_ref::<ureq::Error>()) {
         match inner {
+            ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => {
+                return TransportError::ConnectTimeout;
+            }
             ureq::Error::Timeout(_) => return TransportError::Timeout,
             ureq::Error::Io(io) => return from_io(io),
             ureq::Error::BodyExceedsLimit(_) => return TransportError::BodyTooLarge,
@@ -244,10 +265,10 @@ pub(crate) fn from_io_kind(kind: io::ErrorKind) -> TransportError {
         | K::BrokenPipe
         | K::UnexpectedEof
         | K::NotConnected => TransportError::ConnectionReset,
-        K::HostUnreachable | K::NetworkUnreachable => TransportError::Other(
+        K::HostUnreachable | K::NetworkUnreachable | K::NetworkDown => TransportError::Unreachable(
             "no route to the endpoint (host or network unreachable)".to_owned(),
         ),
-        K::AddrNotAvailable => TransportError::Other(
+        K::AddrNotAvailable => TransportError::Unreachable(
             "the endpoint address is not available here (for IPv6, is IMDS IPv6 enabled?)"
                 .to_owned(),
         ),
@@ -288,14 +309,33 @@ mod tests {
         }
         assert!(matches!(
             from_io_kind(K::NetworkUnreachable),
-            TransportError::Other(text) if text.contains("unreachable")
+            TransportError::Unreachable(text) if text.contains("unreachable")
         ));
         assert!(matches!(
             from_io_kind(K::AddrNotAvailable),
-            TransportError::Other(text) if text.contains("IPv6")
+            TransportError::Unreachable(text) if text.contains("IPv6")
         ));
         let wrapped = io::Error::other(ureq::Error::Timeout(ureq::Timeout::Global));
         assert_eq!(from_io(&wrapped), TransportError::Timeout);
+        let wrapped = io::Error::other(ureq::Error::Timeout(ureq::Timeout::Connect));
+        assert_eq!(from_io(&wrapped), TransportError::ConnectTimeout);
+        // A connection that never opens is not a reply that never comes (the hop limit).
+        for phase in [ureq::Timeout::Resolve, ureq::Timeout::Connect] {
+            let err = from_ureq(ureq::Error::Timeout(phase));
+            assert_eq!(err, TransportError::ConnectTimeout, "{phase:?}");
+            assert!(err.is_connect_failure());
+        }
+        for phase in [
+            ureq::Timeout::Global,
+            ureq::Timeout::SendRequest,
+            ureq::Timeout::RecvResponse,
+            ureq::Timeout::RecvBody,
+        ] {
+            let err = from_ureq(ureq::Error::Timeout(phase));
+            assert_eq!(err, TransportError::Timeout, "{phase:?}");
+            assert!(!err.is_connect_failure());
+        }
+        assert!(from_ureq(ureq::Error::HostNotFound).is_connect_failure());
         assert_eq!(
             from_ureq(ureq::Error::BodyExceedsLimit(1)),
             TransportError::BodyTooLarge
@@ -304,6 +344,19 @@ mod tests {
             from_ureq(ureq::Error::Io(io::Error::from(K::ConnectionRefused))),
             TransportError::ConnectionRefused
         );
+    }
+
+    #[test]
+    fn the_connect_phase_ends_before_the_whole_call() {
+        // ureq names a timeout after the earliest deadline: the connect deadline must come
+        // first, or a connect that never completes reads as a reply that never comes.
+        for ms in [1, 2, 10, 100, 1_000, 600_000] {
+            let timeout = Duration::from_millis(ms);
+            let budget = connect_budget(timeout);
+            assert!(budget < timeout, "{ms} ms");
+            assert!(timeout - budget <= Duration::from_millis(50), "{ms} ms");
+            assert!(budget >= timeout * 19 / 20, "{ms} ms");
+        }
     }
 
     #[test]

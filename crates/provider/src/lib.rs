@@ -6,12 +6,25 @@
 //! on the monotonic clock. It drives the pure lifecycle of [`credcycle_core`] with a clock
 //! ([`credcycle_clock`]) and the IMDSv2 client of [`credcycle_imds`].
 //!
-//! ```no_run
-//! use credcycle::Provider;
+//! This crate re-exports what a user of the `Provider` needs from those three (the credentials,
+//! the policy, the IMDS settings, the clocks, and the inputs and actions a [`Fetcher`] sees), so
+//! one line in `Cargo.toml` is enough:
 //!
-//! # fn main() -> Result<(), credcycle::ProviderError> {
-//! // IMDS settings from the SDKs' environment variables; a background thread refreshes.
-//! let provider = Provider::from_env()?;
+//! ```toml
+//! [dependencies]
+//! credcycle = "0.1"
+//! ```
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use credcycle::{ImdsConfig, Policy, Provider};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let provider = Provider::builder()
+//!     .policy(Policy::builder().expiry_margin(Duration::from_secs(120)).build()?)
+//!     // IMDS settings from the AWS SDKs' environment variables, then these defaults.
+//!     .imds(ImdsConfig::builder().timeout(Duration::from_secs(2)).build_with_env()?)
+//!     .build()?; // a background thread fetches now and refreshes ahead of expiry
 //! for _ in 0..3 {
 //!     let creds = provider.credentials()?; // a few tens of ns once fetched
 //!     // ... sign a request with creds.access_key_id(), creds.secret_access_key()
@@ -24,8 +37,7 @@
 //! Against a local IMDS simulator (what the tests and `credcycle demo` do):
 //!
 //! ```
-//! use credcycle::Provider;
-//! use credcycle_imds::ImdsConfig;
+//! use credcycle::{ImdsConfig, Provider};
 //! use credcycle_sim::{SimConfig, SimServer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -52,6 +64,19 @@ mod provider;
 pub use error::ProviderError;
 pub use fetch::Fetcher;
 pub use provider::{ProvidedCredentials, Provider, ProviderBuilder, ProviderStats};
+
+// What a user of the Provider needs from the other crates, so that `credcycle` is the only
+// dependency. The crates themselves stay reachable for everything else.
+pub use credcycle_clock::{Clock, ManualClock, SystemClock};
+pub use credcycle_core::{
+    AccessKeyId, Action, Credentials, ImdsFailure, Input, InvalidRoleName, MonoTime, Now, Policy,
+    PolicyBuilder, PolicyError, Refusal, RequestId, RoleName, SecretAccessKey, SessionToken,
+    StateKind, WallTime,
+};
+pub use credcycle_imds::{
+    ConfigError as ImdsConfigError, EndpointMode, ImdsConfig, ImdsConfigBuilder, ImdsError,
+};
+pub use {credcycle_clock, credcycle_core, credcycle_imds};
 
 /// A seed from the operating system's randomness (the `getrandom` crate): what a [`Provider`]
 /// seeds its jitter with unless [`ProviderBuilder::seed`] is given, and what to give

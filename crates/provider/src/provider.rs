@@ -536,6 +536,13 @@ impl ProviderBuilder {
                         .build()
                         .map_err(|e| ProviderError::Config(e.to_string()))?;
                 }
+                // One retry schedule (INV-4): the client's HTTP attempts count against the
+                // core's backoff instead of multiplying it.
+                policy = policy
+                    .to_builder()
+                    .http_attempts(config.num_attempts())
+                    .build()
+                    .map_err(|e| ProviderError::Config(e.to_string()))?;
                 Box::new(ImdsClient::new(
                     config,
                     UreqTransport::new(),

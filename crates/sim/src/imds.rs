@@ -445,8 +445,9 @@ impl SimImds {
     // IMDS.
 
     fn imds(&mut self, t: MonoTime, class: PathClass, req: &SimRequest) -> SimReply {
-        // 1. Throttling. The real service limits packets per second and drops the excess, so a
-        //    throttled request is never answered: the client sees a timeout, not a 429.
+        // 1. Throttling. The real service limits packets per second and mostly drops the
+        //    excess, so a throttled request is not answered: the client sees a timeout. (A 429
+        //    is rarer; scenarios script it as an `http` outage.)
         let mut throttled = false;
         for window in &mut self.windows {
             if let Fault::Throttle { per_second } = window.fault

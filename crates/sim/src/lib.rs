@@ -36,7 +36,7 @@
 //!
 //! ## What is faithful to the real IMDS
 //!
-//! These follow the facts in `DESIGN.md` ("IMDS facts we rely on"):
+//! These follow the facts in `docs/design.md` ("IMDS facts the code relies on"):
 //!
 //! - **IMDSv2 tokens.** `PUT /latest/api/token` needs `X-aws-ec2-metadata-token-ttl-seconds`
 //!   with an integer from 1 to 21600: missing, not an integer, or out of range is a 400. A
@@ -68,14 +68,15 @@
 //!   before gets the same one. AWS promises new credentials "at least five minutes before the
 //!   expiration of the old credentials".
 //! - **Throttling** ([`Fault::Throttle`]) drops the excess instead of answering: the real
-//!   service limits packets per second and never answers 429 or 503, so a throttled client
-//!   sees timeouts. A request exceeding the hop limit also gets no answer: script it as a
+//!   service limits packets per second and mostly drops what exceeds the limit, so a throttled
+//!   client usually sees timeouts. A request exceeding the hop limit also gets no answer: script it as a
 //!   `timeout` outage on the `token` target.
 //!
 //! ## What is not
 //!
-//! - **429 and 503** are never sent unless a scenario asks for them ([`OutageMode::Http`]); the
-//!   real service does not send them. They exist to test a client's defences.
+//! - **429 and 503** are never sent unless a scenario asks for them ([`OutageMode::Http`]). The
+//!   real service answers 429 only now and then (it has been reported under load,
+//!   aws-sdk-go-v2#1995); scripted, they test a client's defences.
 //! - **Time.** The simulator's clock (what `LastUpdated` and `Expiration` are written in)
 //!   starts at the wall time of the start and then follows the *monotonic* clock, so stepping
 //!   the wall clock (the guest's clock) does not move it; the real service has its own clock.

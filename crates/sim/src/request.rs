@@ -19,7 +19,7 @@ const SECRET_HEADERS: [&str; 2] = [TOKEN_HEADER, "authorization"];
 /// HTTP headers in arrival order, looked up case-insensitively (as HTTP requires).
 ///
 /// `Debug` redacts the values of `X-aws-ec2-metadata-token` and `Authorization`: an IMDS session
-/// token is a secret too (STYLE.md, section 5).
+/// token is a secret too (see `docs/secrets.md`).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Headers(Vec<(String, String)>);
 

@@ -1,6 +1,6 @@
 //! The IMDS wire format, written by hand: this crate does not share a codec with the client
 //! (`credcycle-imds`), so that a misreading of IMDS on one side cannot hide behind the same
-//! misreading on the other (DESIGN.md, "Layout").
+//! misreading on the other (`docs/design.md`, section 2).
 
 use credcycle_core::WallTime;
 

@@ -7,7 +7,7 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::codec::{ROLE_LISTING_PATH, TOKEN_PATH};
-use crate::config::{ImdsConfigBuilder, vars};
+use crate::config::{Endpoint, ImdsConfigBuilder, vars};
 use crate::{FnTransport, ImdsClient, MockTransport};
 
 const LIST: &str = ROLE_LISTING_PATH;
@@ -393,9 +393,11 @@ fn the_imds_v1_messages_say_how_to_allow_it() {
     assert_eq!(
         plain.to_string(),
         "IMDS offers no session tokens (HTTP 404 to the token request) and IMDSv1 is not \
-         allowed: allow it explicitly with ImdsConfigBuilder::allow_imds_v1(true) if this \
-         endpoint really has no tokens (an old emulator, for example)"
+         allowed: allow the IMDSv1 fallback explicitly if this endpoint really has no tokens \
+         (an old emulator, for example)"
     );
+    // Worded for every front end: a library caller and a CLI user allow it differently.
+    assert!(!plain.to_string().contains("Builder"));
     let vetoed = ImdsError::ImdsV1Disabled {
         status: 405,
         forbidden_by_env: true,
@@ -539,21 +541,80 @@ fn a_token_request_that_times_out_names_the_hop_limit() {
 }
 
 #[test]
-fn connection_failures_are_retried_and_reported() {
+fn an_endpoint_never_reached_that_cannot_be_connected_to_fails_at_once() {
     let cases = [
         (
             TransportError::ConnectionRefused,
-            "IMDS refused the connection for the token request (3 attempts): nothing listens at the endpoint",
-            ImdsFailure::ConnectionRefused,
+            "could not connect to IMDS at http://169.254.169.254 for the token request: \
+             connection refused (1 attempt); not on EC2, or the endpoint is wrong",
         ),
+        (
+            TransportError::ConnectTimeout,
+            "could not connect to IMDS at http://169.254.169.254 for the token request: no \
+             connection within 1s (1 attempt); not on EC2, or the endpoint is wrong",
+        ),
+        (
+            TransportError::Unreachable("no route to the endpoint".to_owned()),
+            "could not connect to IMDS at http://169.254.169.254 for the token request: no \
+             route to the endpoint (1 attempt); not on EC2, or the endpoint is wrong",
+        ),
+    ];
+    for (error, message) in cases {
+        // One request, no retry, no backoff: the script has a single step.
+        let mut h = Harness::default(vec![(TOKEN_PATH, Auth::Put, Err(error))]);
+        let err = h.client.discover_role().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImdsError::CouldNotConnect {
+                    attempts: 1,
+                    first_contact: true,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), message);
+        assert!(!err.to_string().contains("HopLimit"), "{err}");
+        assert_eq!(err.failure(), ImdsFailure::ConnectionRefused);
+        assert_eq!(err.request(), Some(RequestKind::Token));
+        assert!(h.slept().is_empty());
+        assert_eq!(h.client.counts().total(), 1);
+        assert!(!h.client.session().has_reached_endpoint());
+    }
+}
+
+#[test]
+fn connect_failures_after_the_endpoint_answered_are_retried() {
+    // A throttled IMDS may drop a SYN too: once the endpoint has answered, a connect failure
+    // is a transient fault like any other, retried, and reported without the off-EC2 hint.
+    let mut h = Harness::default(vec![
+        (TOKEN_PATH, Auth::Put, token()),
+        (LIST, Auth::Token, Err(TransportError::ConnectTimeout)),
+        (LIST, Auth::Token, Err(TransportError::ConnectionRefused)),
+        (LIST, Auth::Token, Err(TransportError::ConnectionRefused)),
+    ]);
+    let err = h.client.discover_role().unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "could not connect to IMDS at http://169.254.169.254 for the role listing: connection \
+         refused (3 attempts)"
+    );
+    assert_eq!(h.slept().len(), 2);
+    assert!(h.client.session().has_reached_endpoint());
+}
+
+#[test]
+fn other_transport_failures_are_retried_and_reported() {
+    let cases = [
         (
             TransportError::ConnectionReset,
             "IMDS reset or closed the connection before answering the token request (3 attempts)",
             ImdsFailure::ConnectionRefused,
         ),
         (
-            TransportError::Other("no route to the endpoint".to_owned()),
-            "could not reach IMDS for the token request: no route to the endpoint (3 attempts)",
+            TransportError::Other("the reply is not valid HTTP/1.1".to_owned()),
+            "could not reach IMDS for the token request: the reply is not valid HTTP/1.1 (3 attempts)",
             ImdsFailure::ConnectionRefused,
         ),
     ];
@@ -573,11 +634,7 @@ fn connection_failures_are_retried_and_reported() {
 #[test]
 fn a_retry_that_succeeds_recovers() {
     let mut h = Harness::default(vec![
-        (
-            TOKEN_PATH,
-            Auth::Put,
-            Err(TransportError::ConnectionRefused),
-        ),
+        (TOKEN_PATH, Auth::Put, Err(TransportError::ConnectionReset)),
         (TOKEN_PATH, Auth::Put, token()),
         (LIST, Auth::Token, Err(TransportError::Timeout)),
         (LIST, Auth::Token, ok("web")),
@@ -1069,9 +1126,12 @@ fn every_error_maps_to_a_core_failure_and_reads_as_one_line() {
             ImdsFailure::Timeout,
         ),
         (
-            ImdsError::ConnectionRefused {
+            ImdsError::CouldNotConnect {
+                endpoint: Endpoint::IPV4,
                 request: RequestKind::Token,
-                attempts: 3,
+                reason: ConnectFailure::TimedOut(Duration::from_secs(1)),
+                attempts: 1,
+                first_contact: true,
             },
             ImdsFailure::ConnectionRefused,
         ),
@@ -1249,6 +1309,8 @@ fn any_reply() -> impl Strategy<Value = Reply> {
     let errors = prop_oneof![
         Just(TransportError::Timeout),
         Just(TransportError::ConnectionRefused),
+        Just(TransportError::ConnectTimeout),
+        Just(TransportError::Unreachable("x".to_owned())),
         Just(TransportError::ConnectionReset),
         Just(TransportError::BodyTooLarge),
         Just(TransportError::Other("x".to_owned())),

@@ -83,6 +83,8 @@ cases!(
     garbage_is_not_http,
     redirects_are_not_followed,
     statuses_and_headers_come_back_as_they_are,
+    off_ec2_the_client_says_it_could_not_connect_at_once,
+    a_listener_that_never_answers_names_the_hop_limit,
 );
 
 fn endpoint(server: &Server) -> Endpoint {
@@ -292,6 +294,80 @@ fn statuses_and_headers_come_back_as_they_are(transport: &dyn Transport) {
         server.seen()[0].header("x-aws-ec2-metadata-token"),
         Some("SENTINELTOKEN")
     );
+}
+
+/// Off EC2 (here: a closed loopback port), the first request cannot connect: one attempt, no
+/// backoff, one line that says so, and no hop-limit hint.
+fn off_ec2_the_client_says_it_could_not_connect_at_once(transport: &dyn Transport) {
+    let port = {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let config = ImdsConfig::builder()
+        .endpoint(format!("http://127.0.0.1:{port}"))
+        .timeout(SHORT)
+        .num_attempts(3)
+        .build()
+        .unwrap();
+    let slept = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = std::sync::Arc::clone(&slept);
+    let mut client =
+        ImdsClient::new(config, transport, ManualClock::default()).with_sleep(move |_| {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        });
+    let err = client.discover_role().unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(
+            err,
+            ImdsError::CouldNotConnect {
+                attempts: 1,
+                first_contact: true,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(
+        message.starts_with("could not connect to IMDS at http://127.0.0.1:"),
+        "{message}"
+    );
+    assert!(
+        !message.contains('\n') && !message.contains("HopLimit"),
+        "{message}"
+    );
+    assert_eq!(client.counts().of(RequestKind::Token), 1, "no retries");
+    assert_eq!(
+        slept.load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "no backoff"
+    );
+}
+
+/// Inside a container behind a hop limit of 1, the connection opens but the reply to the
+/// token `PUT` never arrives: a listener that accepts and never answers looks the same.
+fn a_listener_that_never_answers_names_the_hop_limit(transport: &dyn Transport) {
+    let server = Server::start(|_| Behave::Silent);
+    let config = ImdsConfig::builder()
+        .endpoint(server.endpoint())
+        .timeout(Duration::from_millis(100))
+        .num_attempts(2)
+        .retry_backoff(Duration::ZERO, Duration::ZERO)
+        .build()
+        .unwrap();
+    let mut client = ImdsClient::new(config, transport, ManualClock::default());
+    let err = client.discover_role().unwrap_err();
+    assert_eq!(
+        err,
+        ImdsError::TokenTimeout {
+            timeout: Duration::from_millis(100),
+            attempts: 2
+        }
+    );
+    let message = err.to_string();
+    assert!(message.contains("HttpPutResponseHopLimit"), "{message}");
+    assert!(!message.contains("could not connect"), "{message}");
+    assert_eq!(client.counts().of(RequestKind::Token), 2, "retried");
 }
 
 #[test]

@@ -1,33 +1,19 @@
-//! Property-testing kit: proptest strategies, a simulated IMDS, and an oracle that checks the
-//! invariants after every step. Behind the `proptest` feature.
+//! The world the proofs run in: an IMDS and clocks that behave as EC2's do, and a driver around
+//! the real [`Machine`] that checks every invariant with the [`oracle`](crate::oracle). Behind the
+//! `world` feature (no proptest needed), so that tests, the model and examples can all use it.
 //!
-//! The pieces are public so that other projects can test their own credential clients the same
-//! way:
-//!
-//! - [`ImdsModel`]: the environment. An instance whose profile can be attached, detached or
-//!   changed, whose IMDS issues credentials of a fixed lifetime and makes new ones available
-//!   `rotate_before` their expiry (5 minutes on EC2), and which can be told to answer anything
-//!   at all: the current set, a new one, the same one again, an expired one, an error.
-//! - [`Op`] and [`ops`]: random sequences of environment events, time steps (small and large),
-//!   wall-clock jumps of up to two hours, demands, invalidations, stale replies.
-//! - [`Harness`]: drives a [`Machine`] through a sequence of [`Op`]s, answering its requests
-//!   from the [`ImdsModel`], probing for a hand-out after every step, and checking INV-1..INV-5
-//!   with an [`Oracle`] that keeps its own books (its own monotonic deadlines, its own list of
-//!   revoked keys, its own record of outstanding requests). It records every edge taken, for the
-//!   transition-table check, and a trace, for the determinism check (INV-6).
-//! - [`policies`], [`imds_failures`], [`inputs`]: smaller strategies.
-//!
-//! ```
-//! use credcycle_core::testing::{Harness, HarnessConfig, ops};
-//! use proptest::prelude::*;
-//!
-//! proptest!(ProptestConfig::with_cases(16), |(ops in ops(1..60))| {
-//!     let mut h = Harness::new(HarnessConfig::default());
-//!     for op in &ops {
-//!         h.apply(op).map_err(|v| TestCaseError::fail(v.to_string()))?;
-//!     }
-//! });
-//! ```
+//! - [`ImdsModel`]: one instance and its IMDS. It holds one current set per role and re-serves
+//!   it unchanged until its rotation point (`rotate_before` its expiry: 5 minutes on EC2); a new
+//!   set always expires later than the last; detach, attach and role changes; an AWS-side
+//!   rejection or a 404 makes it issue a new set next time. It can also be told to answer
+//!   anything at all: a new set, a replay, an expired or too-short set, an error.
+//! - [`Harness`]: the driver, in the spirit of quinn-proto's `Pair`. It owns the machine, the
+//!   environment and the client's clocks (monotonic and wall advance together; the wall clock
+//!   steps and is corrected), feeds inputs ([`input`](Harness::input)), answers requests
+//!   ([`answer`](Harness::answer)), moves time ([`advance`](Harness::advance),
+//!   [`wake_up`](Harness::wake_up)), drives until credentials are served
+//!   ([`recover`](Harness::recover)) or for a span of healthy service
+//!   ([`run_healthy`](Harness::run_healthy)), and probes for a hand-out after every step.
 
 #![expect(
     clippy::expect_used,
@@ -37,18 +23,16 @@
 use core::time::Duration;
 use std::collections::BTreeSet;
 
-use proptest::prelude::*;
-
 use crate::creds::{AccessKeyId, Credentials, RoleName, SecretAccessKey, SessionToken};
-use crate::input::{ImdsFailure, Input, InputKind, RequestId};
+use crate::input::InputKind;
+use crate::input::{ImdsFailure, Input, RequestId};
 use crate::machine::{Handout, Machine};
+use crate::oracle::{Books, Violation, check_structure};
 use crate::policy::Policy;
 use crate::state::{Request, StateKind};
 use crate::step::Rule;
 use crate::table::{self, Edge};
-use crate::time::{Jitter, MonoTime, Now, WallTime};
-
-pub use crate::oracle::{Books, Violation, check_structure};
+use crate::time::{MonoTime, Now, WallTime};
 
 /// The prefix of every secret the [`ImdsModel`] issues: a test can search any output for it.
 pub const SENTINEL: &str = "SENTINEL-SECRET";
@@ -72,6 +56,8 @@ pub struct ImdsModel {
     /// The role attached now, if any.
     pub attached: Option<RoleName>,
     current: Option<Issued>,
+    /// The `Expiration` of the last set issued by rotation.
+    last_rotation: Option<WallTime>,
     sent: Vec<Issued>,
     issued: u64,
     roles: u64,
@@ -87,10 +73,36 @@ impl ImdsModel {
             rotate_before,
             attached: Some(role(0)),
             current: None,
+            last_rotation: None,
             sent: Vec::new(),
             issued: 0,
             roles: 0,
         }
+    }
+
+    /// An instance with `role` attached whose IMDS already holds `current` as its current set
+    /// (a run that starts in the middle of a set's life), and whose next sets expire later than
+    /// `newest`.
+    #[must_use]
+    pub fn serving(
+        lifetime: Duration,
+        rotate_before: Duration,
+        role: RoleName,
+        current: Option<Issued>,
+        newest: Option<WallTime>,
+    ) -> Self {
+        Self {
+            attached: Some(role),
+            last_rotation: newest.max(current.as_ref().map(|c| c.expiration)),
+            current,
+            ..Self::new(lifetime, rotate_before)
+        }
+    }
+
+    /// The set IMDS serves now, if it has one (it may be due to rotate).
+    #[must_use]
+    pub fn current(&self) -> Option<&Issued> {
+        self.current.as_ref()
     }
 
     /// Detaches the instance profile.
@@ -115,6 +127,18 @@ impl ImdsModel {
         }
     }
 
+    /// AWS rejected `key` (a caller saw `InvalidToken`): if it is the current set, IMDS serves a
+    /// new one from the next request on.
+    pub fn reject(&mut self, key: &AccessKeyId) {
+        if self
+            .current
+            .as_ref()
+            .is_some_and(|c| &c.access_key_id == key)
+        {
+            self.current = None;
+        }
+    }
+
     /// Replaces the attached role with a new one.
     pub fn change_role(&mut self) {
         self.roles += 1;
@@ -131,12 +155,18 @@ impl ImdsModel {
         }
     }
 
-    /// Issues a new set at `now` (true time), rotating early.
+    /// Issues a new set at `now` (true time), rotating early. A new set always expires later
+    /// than the one it replaces, as on EC2, even when both are issued in the same second.
     pub fn rotate(&mut self, now: WallTime) -> Issued {
         self.issued += 1;
+        let mut expiration = now.saturating_add(self.lifetime);
+        if let Some(previous) = self.last_rotation {
+            expiration = expiration.max(previous.saturating_add(Duration::from_secs(1)));
+        }
+        self.last_rotation = Some(expiration);
         let set = Issued {
             access_key_id: AccessKeyId::new(format!("ASIA{:012}", self.issued)),
-            expiration: now.saturating_add(self.lifetime),
+            expiration,
         };
         self.current = Some(set.clone());
         set
@@ -154,7 +184,12 @@ impl ImdsModel {
     pub fn answer_role(&mut self, answer: &Answer) -> Result<RoleName, ImdsFailure> {
         match (answer, &self.attached) {
             (Answer::Fail(f), _) => Err(f.clone()),
-            (Answer::NotFound, _) | (_, None) => Err(ImdsFailure::NoInstanceProfile),
+            (Answer::NotFound, _) | (_, None) => {
+                // A 404 on the listing is AWS saying no profile is attached: whatever was
+                // attached is gone, and a later attachment gets new credentials.
+                self.current = None;
+                Err(ImdsFailure::NoInstanceProfile)
+            }
             (_, Some(r)) => Ok(r.clone()),
         }
     }
@@ -172,7 +207,11 @@ impl ImdsModel {
             (_, Answer::Fail(f)) => return Err(f.clone()),
             (None, _) => return Err(ImdsFailure::NoInstanceProfile),
             (Some(r), _) if r != role => return Err(ImdsFailure::RoleNotFound),
-            (_, Answer::NotFound) => return Err(ImdsFailure::RoleNotFound),
+            (_, Answer::NotFound) => {
+                // The role was removed (and perhaps attached again): its old set is gone.
+                self.current = None;
+                return Err(ImdsFailure::RoleNotFound);
+            }
             _ => {}
         }
         let set = match answer {
@@ -215,7 +254,7 @@ pub fn credentials_for(set: &Issued) -> Credentials {
     .with_kind("AWS-HMAC")
 }
 
-fn role(n: u64) -> RoleName {
+pub(super) fn role(n: u64) -> RoleName {
     RoleName::new(format!("role-{n}")).expect("role-N is a valid role name")
 }
 
@@ -238,159 +277,6 @@ pub enum Answer {
     Fail(ImdsFailure),
     /// 404 on the path asked for.
     NotFound,
-}
-
-/// One step of the environment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Op {
-    /// Both clocks move forward by this many milliseconds.
-    Advance(u64),
-    /// The client's wall clock alone jumps by this many milliseconds (kept within +-2 h of the
-    /// true time).
-    JumpWall(i64),
-    /// A caller wants credentials ([`Input::Demand`]).
-    Demand,
-    /// A tick at the current time.
-    Tick,
-    /// Time moves to the machine's next deadline, then a tick.
-    WakeUp,
-    /// IMDS answers the outstanding request (nothing happens when none is).
-    Answer(Answer),
-    /// A caller reports the held key rejected (`held`), or some other key.
-    Invalidate {
-        /// Whether the held key is reported (else a key never issued).
-        held: bool,
-    },
-    /// A reply with an id that is not outstanding.
-    StaleReply,
-    /// The instance profile is detached.
-    Detach,
-    /// A profile is attached: the previous role again (`same`) or a new one.
-    Attach {
-        /// Whether the same role comes back.
-        same: bool,
-    },
-    /// The attached role is replaced.
-    ChangeRole,
-    /// The machine is shut down.
-    Shutdown,
-}
-
-/// Random [`ImdsFailure`]s.
-pub fn imds_failures() -> impl Strategy<Value = ImdsFailure> {
-    prop_oneof![
-        Just(ImdsFailure::Timeout),
-        Just(ImdsFailure::ConnectionRefused),
-        prop::sample::select(vec![400u16, 401, 403, 404, 405, 429, 500, 502, 503])
-            .prop_map(ImdsFailure::HttpStatus),
-        Just(ImdsFailure::Malformed),
-        Just(ImdsFailure::NotSuccess {
-            code: "AssumeRoleUnauthorizedAccess".into()
-        }),
-    ]
-}
-
-/// Random IMDS answers, weighted towards the useful ones.
-pub fn answers() -> impl Strategy<Value = Answer> {
-    prop_oneof![
-        8 => Just(Answer::Healthy),
-        2 => Just(Answer::Fresh),
-        3 => Just(Answer::Same),
-        1 => Just(Answer::Older),
-        1 => Just(Answer::Expired),
-        1 => Just(Answer::ShortLived),
-        3 => imds_failures().prop_map(Answer::Fail),
-        1 => Just(Answer::NotFound),
-    ]
-}
-
-/// Random environment steps. Time steps are mostly short (under 2 s, to probe backoff gates)
-/// with some long ones (up to 3 h, to cross refresh points and expiries).
-pub fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        6 => (0u64..2_000).prop_map(Op::Advance),
-        2 => (0u64..3 * 3_600_000).prop_map(Op::Advance),
-        2 => (-7_200_000i64..=7_200_000).prop_map(Op::JumpWall),
-        3 => Just(Op::Demand),
-        2 => Just(Op::Tick),
-        8 => Just(Op::WakeUp),
-        10 => answers().prop_map(Op::Answer),
-        2 => any::<bool>().prop_map(|held| Op::Invalidate { held }),
-        1 => Just(Op::StaleReply),
-        1 => Just(Op::Detach),
-        1 => any::<bool>().prop_map(|same| Op::Attach { same }),
-        1 => Just(Op::ChangeRole),
-        1 => Just(Op::Shutdown),
-    ]
-}
-
-/// Random sequences of [`op`]s.
-pub fn ops(len: impl Into<prop::collection::SizeRange>) -> impl Strategy<Value = Vec<Op>> {
-    prop::collection::vec(op(), len)
-}
-
-/// Random valid policies: margins, windows, backoff and grace vary; every one passes
-/// [`PolicyBuilder::build`](crate::PolicyBuilder::build).
-pub fn policies() -> impl Strategy<Value = Policy> {
-    (
-        0u64..=240,
-        prop::sample::select(vec![0u32, 20, 50, 100]),
-        prop::sample::select(vec![250u64, 500, 1_000, 2_000]),
-        prop::sample::select(vec![2u64, 10, 60]),
-        prop::sample::select(vec![60u64, 300, 600]),
-        prop::sample::select(vec![0u64, 60, 300, 900]),
-        prop::sample::select(vec![5u64, 30]),
-        prop::bool::weighted(0.2),
-    )
-        .prop_map(
-            |(margin, jitter, base_ms, refusing, serving, grace, timeout, pinned)| {
-                Policy::builder()
-                    .expiry_margin(Duration::from_secs(margin))
-                    .refresh_jitter_percent(jitter)
-                    .backoff_base(Duration::from_millis(base_ms))
-                    .retry_floor(Duration::from_millis(base_ms / 4))
-                    .backoff_cap_refusing(Duration::from_secs(refusing))
-                    .backoff_cap_serving(Duration::from_secs(serving))
-                    .grace(Duration::from_secs(grace))
-                    .request_timeout(Duration::from_secs(timeout))
-                    .pinned_role(pinned.then(|| role(0)))
-                    .build()
-                    .unwrap_or_default()
-            },
-        )
-}
-
-/// Arbitrary raw inputs, including replies with made-up ids and absurd expiries: for totality.
-pub fn inputs() -> impl Strategy<Value = Input> {
-    let id = (0u64..8).prop_map(RequestId);
-    let creds = ("[A-Z0-9]{1,20}", any::<i64>()).prop_map(|(akid, exp)| {
-        credentials_for(&Issued {
-            access_key_id: AccessKeyId::new(akid),
-            expiration: WallTime::from_unix_millis(exp),
-        })
-    });
-    prop_oneof![
-        Just(Input::Demand),
-        Just(Input::Tick),
-        (
-            id.clone(),
-            prop::result::maybe_ok(
-                "[a-z]{1,8}".prop_map(|r| role_or_default(&r)),
-                imds_failures()
-            )
-        )
-            .prop_map(|(id, result)| Input::RoleReply { id, result }),
-        (id, prop::result::maybe_ok(creds, imds_failures()))
-            .prop_map(|(id, result)| Input::CredentialsReply { id, result }),
-        "[A-Z0-9]{1,20}".prop_map(|k| Input::Invalidate {
-            access_key_id: AccessKeyId::new(k)
-        }),
-        Just(Input::Shutdown),
-    ]
-}
-
-fn role_or_default(name: &str) -> RoleName {
-    RoleName::new(name).unwrap_or_else(|_| role(0))
 }
 
 /// Settings of a [`Harness`].
@@ -418,22 +304,6 @@ impl Default for HarnessConfig {
             start: WallTime::from_unix_secs(1_795_862_471),
         }
     }
-}
-
-/// Random harness settings: policy, seed, lifetime (15 min to 12 h) and rotation lead.
-pub fn harness_configs() -> impl Strategy<Value = HarnessConfig> {
-    (
-        policies(),
-        any::<u64>(),
-        prop::sample::select(vec![15u64, 60, 360, 720]),
-    )
-        .prop_map(|(policy, seed, minutes)| HarnessConfig {
-            policy,
-            seed,
-            lifetime: Duration::from_secs(minutes * 60),
-            rotate_before: Duration::from_secs(5 * 60),
-            ..HarnessConfig::default()
-        })
 }
 
 /// The harness's oracle: the shared [`Books`] and two counters.
@@ -509,52 +379,80 @@ impl Harness {
         self.now.wall.offset_millis(-self.skew_ms)
     }
 
+    /// Sets the client's wall clock to the true time: the clocks agree again.
+    pub fn correct_wall(&mut self) {
+        self.now.wall = self.true_wall();
+        self.skew_ms = 0;
+    }
+
     /// Whether a request is waiting for an answer.
     #[must_use]
     pub fn has_pending(&self) -> bool {
         self.pending.is_some()
     }
 
-    /// Applies one environment step, then probes for a hand-out.
+    /// The request waiting for an answer, if any.
+    #[must_use]
+    pub fn pending(&self) -> Option<&Request> {
+        self.pending.as_ref().map(|(_, request, _)| request)
+    }
+
+    /// Answers the outstanding role listing with `result`, as a test scripts it (nothing
+    /// happens when no listing is outstanding).
     ///
     /// # Errors
     ///
-    /// The first [`Violation`] seen.
-    pub fn apply(&mut self, op: &Op) -> Result<(), Violation> {
-        match op {
-            Op::Advance(ms) => self.advance(Duration::from_millis(*ms))?,
-            Op::JumpWall(ms) => {
-                let skew = self
-                    .skew_ms
-                    .saturating_add(*ms)
-                    .clamp(-7_200_000, 7_200_000);
-                self.now.wall = self.now.wall.offset_millis(skew - self.skew_ms);
-                self.skew_ms = skew;
+    /// A [`Violation`] seen on the way.
+    pub fn reply_role(&mut self, result: Result<RoleName, ImdsFailure>) -> Result<(), Violation> {
+        match self.pending.take() {
+            Some((id, Request::DiscoverRole, _)) => self.input(Input::RoleReply { id, result }),
+            other => {
+                self.pending = other;
+                Ok(())
             }
-            Op::Demand => self.input(Input::Demand)?,
-            Op::Tick => self.input(Input::Tick)?,
-            Op::WakeUp => self.wake_up()?,
-            Op::Answer(answer) => self.answer(answer)?,
-            Op::Invalidate { held } => {
-                let key = match (held, &self.machine.state().held) {
-                    (true, Some(h)) => h.access_key_id.clone(),
-                    _ => AccessKeyId::new("ASIANEVERISSUED"),
-                };
-                self.input(Input::Invalidate { access_key_id: key })?;
-            }
-            Op::StaleReply => {
-                let id = RequestId(self.machine.state().next_request.saturating_add(7));
-                self.input(Input::RoleReply {
-                    id,
-                    result: Err(ImdsFailure::Timeout),
-                })?;
-            }
-            Op::Detach => self.imds.detach(),
-            Op::Attach { same } => self.imds.attach(*same),
-            Op::ChangeRole => self.imds.change_role(),
-            Op::Shutdown => self.input(Input::Shutdown)?,
         }
-        self.probe().map(|_| ())
+    }
+
+    /// Answers the outstanding credentials request with `result`, as a test scripts it
+    /// (nothing happens when no credentials request is outstanding).
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] seen on the way.
+    pub fn reply_credentials(
+        &mut self,
+        result: Result<Credentials, ImdsFailure>,
+    ) -> Result<(), Violation> {
+        match self.pending.take() {
+            Some((id, Request::FetchCredentials(_), _)) => {
+                self.input(Input::CredentialsReply { id, result })
+            }
+            other => {
+                self.pending = other;
+                Ok(())
+            }
+        }
+    }
+
+    /// Steps the client's wall clock alone by `ms` milliseconds, keeping it within two hours
+    /// of the true time (an NTP step; [`correct_wall`](Self::correct_wall) undoes it).
+    pub fn jump_wall(&mut self, ms: i64) {
+        let skew = self.skew_ms.saturating_add(ms).clamp(-7_200_000, 7_200_000);
+        self.now.wall = self.now.wall.offset_millis(skew - self.skew_ms);
+        self.skew_ms = skew;
+    }
+
+    /// A reply with an id that is not outstanding.
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] seen on the way.
+    pub fn stale_reply(&mut self) -> Result<(), Violation> {
+        let id = RequestId(self.machine.state().next_request.saturating_add(7));
+        self.input(Input::RoleReply {
+            id,
+            result: Err(ImdsFailure::Timeout),
+        })
     }
 
     /// Moves both clocks forward by `d`, probing for a hand-out just before the end (the worst
@@ -680,7 +578,7 @@ impl Harness {
         });
         let issued = self.oracle.books.after(
             self.machine.policy(),
-            self.now.mono,
+            self.now,
             noted,
             rule,
             self.machine.state(),
@@ -699,16 +597,18 @@ impl Harness {
         )
     }
 
-    /// Runs in healthy mode: every request is answered at once by a healthy IMDS (with a fresh
-    /// set if the current one is unusable), the machine is woken at each deadline and asked for
-    /// credentials, until a hand-out succeeds or `limit` of time has passed. Returns how long it
-    /// took, or `None` if it did not happen within `limit`.
+    /// Runs in healthy mode: the wall clock is corrected (the clocks agree again), every request
+    /// is answered at once by a healthy IMDS that serves its *current* set (re-serving the one
+    /// it served before until it rotates, as real IMDS does), the machine is woken at each
+    /// deadline and asked for credentials, until a hand-out succeeds or `limit` of time has
+    /// passed. Returns how long it took, or `None` if it did not happen within `limit`.
     ///
     /// # Errors
     ///
     /// A [`Violation`] seen on the way.
     pub fn recover(&mut self, limit: Duration) -> Result<Option<Duration>, Violation> {
         let start = self.now.mono;
+        self.correct_wall();
         if let Some(pinned) = self.machine.policy().pinned_role() {
             self.imds.attach_role(pinned.clone());
         } else if self.imds.attached.is_none() {
@@ -720,7 +620,7 @@ impl Harness {
                 return Ok(Some(self.now.mono.saturating_duration_since(start)));
             }
             if self.pending.is_some() {
-                self.answer(&Answer::Fresh)?;
+                self.answer(&Answer::Healthy)?;
                 continue;
             }
             match self.machine.poll_timeout() {
@@ -822,22 +722,4 @@ struct Gap {
     served_once: bool,
     start: Option<MonoTime>,
     longest: Duration,
-}
-
-/// Steps the pure transition function over arbitrary inputs and times (which may go
-/// backwards), returning the rules that fired: for totality and determinism checks (INV-6).
-#[must_use]
-pub fn run_raw(policy: &Policy, steps: &[(Input, u64, i64, u32)]) -> Vec<Rule> {
-    let mut state = crate::State::new(policy);
-    let mut rules = Vec::with_capacity(steps.len());
-    for (input, mono, wall, jitter) in steps {
-        let now = Now::new(
-            MonoTime::from_millis(*mono),
-            WallTime::from_unix_millis(*wall),
-        );
-        let t = crate::step(&state, input, now, Jitter::from_raw(*jitter), policy);
-        rules.push(t.rule);
-        state = t.state;
-    }
-    rules
 }
