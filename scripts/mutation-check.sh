@@ -4,7 +4,8 @@
 # named after the invariant it breaks. Exits non-zero if a mutant survives (or no longer applies).
 #
 #   scripts/mutation-check.sh            all mutants
-#   scripts/mutation-check.sh backoff    only mutants whose name contains "backoff"
+#   scripts/mutation-check.sh backoff    only mutants whose name (or test) contains "backoff"
+#   scripts/mutation-check.sh credcycle  only the Provider's mutants (their tests are credcycle/...)
 #
 # The production code has no switch for any of this: mutants exist only in the scratch copy.
 set -euo pipefail
@@ -40,12 +41,18 @@ mutants=(
   "serve accepts any token~crates/cli/src/serve.rs~if !bool::from(given.ct_eq(expected.as_bytes())) {~if false {~credcycle-cli/it/serve::without_a_token_configured_it_generates_one"
   "could-not-connect retried off EC2~crates/imds/src/exchange.rs~&& !never_connected {~{~credcycle-imds/it/off_ec2_the_client_says_it_could_not_connect_at_once"
   "inherited AWS_EC2_METADATA_DISABLED beats --endpoint~crates/cli/src/main.rs~let overridden = endpoint.is_some()~let overridden = false~credcycle-cli/it/get::an_explicit_endpoint_wins_over_an_inherited_disable"
+  # Issue 10: the Provider's exits, caught by its property test (findings 1, 2 and 11).
+  "invalidate publishes only after its refresh~crates/provider/src/provider.rs~// INV-2 before any request goes out: the hot path stops passing the rejected set now.\n        shared.publish(&cold);~~credcycle/it/props::"
+  "nudging caller returns the set it checked before its refresh~crates/provider/src/provider.rs~|| !shared.nudge() {~|| { shared.nudge(); true } {~credcycle/it/props::"
+  "wall bound plus 1 h~crates/provider/src/provider.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag), nudge_at,~.saturating_sub(policy.expiry_margin()).saturating_sub(lag).saturating_add(Duration::from_secs(3600)), nudge_at,~credcycle/it/props::"
+  "lag subtraction dropped~crates/provider/src/provider.rs~.saturating_add(left) .saturating_sub(lag) .saturating_sub(lead),~.saturating_add(left).saturating_sub(lead),~credcycle/it/props::"
+  "coarse and precise reads swapped~crates/provider/src/provider.rs~let coarse = self.clock.coarse(); let now = self.clock.now();~let coarse = self.clock.now(); let now = self.clock.coarse();~credcycle/it/props::"
 )
 
 survived=0
 for m in "${mutants[@]}"; do
   IFS='~' read -r name file old new test <<<"$m"
-  [[ -z "$filter" || "$name" == *"$filter"* ]] || continue
+  [[ -z "$filter" || "$name" == *"$filter"* || "$test" == *"$filter"* ]] || continue
   cp "$work/$file" "$work/$file.orig"
   if ! python3 "$root/scripts/apply-mutation.py" "$work/$file" "$old" "$new"; then
     echo "NOT APPLIED  $name ($file): update this script"; survived=$((survived + 1)); continue

@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 
 use clap::ValueEnum;
-use credcycle_core::{Credentials, RoleName};
+use credcycle_core::{Credentials, RoleName, WallTime};
 use serde::Serialize;
 
 /// Output formats of `credcycle get`.
@@ -19,7 +19,8 @@ pub(crate) enum Format {
     Process,
     /// `export AWS_ACCESS_KEY_ID=...` lines for a POSIX shell (`eval "$(credcycle get --format env)"`).
     Env,
-    /// The full record as IMDS gave it, plus the role.
+    /// The full record as IMDS gave it, plus the role; `Expiration` is the consumer expiry,
+    /// `IssuedExpiration` the one IMDS sent.
     Json,
 }
 
@@ -43,6 +44,7 @@ struct Record<'a> {
     secret_access_key: &'a str,
     token: &'a str,
     expiration: String,
+    issued_expiration: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     last_updated: Option<String>,
     #[serde(rename = "Type", skip_serializing_if = "Option::is_none")]
@@ -52,14 +54,25 @@ struct Record<'a> {
 }
 
 /// Renders `creds` (of `role`) in `format`, ending with a newline.
-pub(crate) fn render(format: Format, role: &RoleName, creds: &Credentials) -> String {
+///
+/// Every format tells the consumer `expiration`, the consumer expiry (see
+/// `credcycle::ProvidedCredentials::consumer_expiration`): consumers cache until the expiry they
+/// are told, so the raw `Expiration` would let them use the set inside the expiry margin, or past
+/// its real expiry after a wall-clock step back. `json` also shows the raw value, labelled
+/// `IssuedExpiration`.
+pub(crate) fn render(
+    format: Format,
+    role: &RoleName,
+    creds: &Credentials,
+    expiration: WallTime,
+) -> String {
     match format {
         Format::Process => json(&Process {
             version: 1,
             access_key_id: creds.access_key_id().as_str(),
             secret_access_key: creds.secret_access_key().expose_secret(),
             session_token: creds.session_token().expose_secret(),
-            expiration: creds.expiration().to_rfc3339(),
+            expiration: expiration.to_rfc3339(),
             account_id: creds.account_id(),
         }),
         Format::Json => json(&Record {
@@ -67,7 +80,8 @@ pub(crate) fn render(format: Format, role: &RoleName, creds: &Credentials) -> St
             access_key_id: creds.access_key_id().as_str(),
             secret_access_key: creds.secret_access_key().expose_secret(),
             token: creds.session_token().expose_secret(),
-            expiration: creds.expiration().to_rfc3339(),
+            expiration: expiration.to_rfc3339(),
+            issued_expiration: creds.expiration().to_rfc3339(),
             last_updated: creds.last_updated().map(|t| t.to_rfc3339()),
             kind: creds.kind(),
             account_id: creds.account_id(),
@@ -83,10 +97,7 @@ pub(crate) fn render(format: Format, role: &RoleName, creds: &Credentials) -> St
                 creds.secret_access_key().expose_secret(),
             );
             export("AWS_SESSION_TOKEN", creds.session_token().expose_secret());
-            export(
-                "AWS_CREDENTIAL_EXPIRATION",
-                &creds.expiration().to_rfc3339(),
-            );
+            export("AWS_CREDENTIAL_EXPIRATION", &expiration.to_rfc3339());
             if let Some(account) = creds.account_id() {
                 export("AWS_ACCOUNT_ID", account);
             }
@@ -112,6 +123,9 @@ mod tests {
     use super::*;
     use credcycle_core::{AccessKeyId, SecretAccessKey, SessionToken, WallTime};
 
+    /// A minute and a half before the sample's Expiration, as a Provider would tell it.
+    const TOLD: WallTime = WallTime::from_unix_secs(1_795_862_471 - 90);
+
     fn sample() -> (RoleName, Credentials) {
         let creds = Credentials::new(
             AccessKeyId::new("ASIAEXAMPLE"),
@@ -127,19 +141,23 @@ mod tests {
     fn process_format_is_credential_process_json() {
         let (role, creds) = sample();
         let v: serde_json::Value =
-            serde_json::from_str(&render(Format::Process, &role, &creds)).expect("json");
+            serde_json::from_str(&render(Format::Process, &role, &creds, TOLD)).expect("json");
         assert_eq!(v["Version"], 1);
         assert_eq!(v["AccessKeyId"], "ASIAEXAMPLE");
         assert_eq!(v["SecretAccessKey"], "se/cr+et");
         assert_eq!(v["SessionToken"], "to'ken");
-        assert_eq!(v["Expiration"], "2026-11-28T10:41:11Z");
+        assert_eq!(
+            v["Expiration"], "2026-11-28T10:39:41Z",
+            "the consumer expiry"
+        );
+        assert!(v.get("IssuedExpiration").is_none());
         assert!(v.get("AccountId").is_none());
     }
 
     #[test]
     fn env_format_quotes_for_the_shell() {
         let (role, creds) = sample();
-        let text = render(Format::Env, &role, &creds);
+        let text = render(Format::Env, &role, &creds, TOLD);
         assert!(
             text.contains("export AWS_SESSION_TOKEN='to'\\''ken'\n"),
             "{text}"
@@ -149,7 +167,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("export AWS_CREDENTIAL_EXPIRATION='2026-11-28T10:41:11Z'\n"),
+            text.contains("export AWS_CREDENTIAL_EXPIRATION='2026-11-28T10:39:41Z'\n"),
             "{text}"
         );
     }
@@ -158,9 +176,17 @@ mod tests {
     fn json_format_is_the_full_record() {
         let (role, creds) = sample();
         let v: serde_json::Value =
-            serde_json::from_str(&render(Format::Json, &role, &creds)).expect("json");
+            serde_json::from_str(&render(Format::Json, &role, &creds, TOLD)).expect("json");
         assert_eq!(v["Role"], "web");
         assert_eq!(v["Token"], "to'ken");
         assert_eq!(v["Type"], "AWS-HMAC");
+        assert_eq!(
+            v["Expiration"], "2026-11-28T10:39:41Z",
+            "the consumer expiry"
+        );
+        assert_eq!(
+            v["IssuedExpiration"], "2026-11-28T10:41:11Z",
+            "as IMDS sent it"
+        );
     }
 }

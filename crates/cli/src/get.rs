@@ -74,7 +74,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .map_err(|e| Failure(e.to_string()))?;
     let clock = SystemClock::new();
     let mut client = ImdsClient::new(config, UreqTransport::new(), clock);
-    let mut machine = Machine::new(policy, u64::from(std::process::id()));
+    let mut machine = Machine::new(policy, credcycle::random_seed());
 
     // One pass of the lifecycle: start, answer each request as it comes, then ask.
     let mut next = Some(Input::Demand);
@@ -97,7 +97,16 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             let role = role
                 .or_else(|| machine.state().role.clone())
                 .ok_or_else(|| Failure("no role".into()))?;
-            print!("{}", render(args.format, &role, handout.credentials()));
+            // The consumer expiry, not the raw Expiration: the caller caches until it.
+            print!(
+                "{}",
+                render(
+                    args.format,
+                    &role,
+                    handout.credentials(),
+                    handout.consumer_expiration()
+                )
+            );
             Ok(())
         }
         // The client's error names the cause precisely; the core's refusal covers the rest
@@ -114,7 +123,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
 }
 
 fn imds_config(args: &Args) -> Result<ImdsConfig, Failure> {
-    let mut builder = ImdsConfig::builder().jitter_seed(u64::from(std::process::id()));
+    let mut builder = ImdsConfig::builder().jitter_seed(credcycle::random_seed());
     if args.allow_imdsv1 {
         builder = builder.allow_imds_v1(true);
     }

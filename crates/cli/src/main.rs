@@ -124,7 +124,7 @@ pub(crate) async fn shutdown_signal() {
 
 /// A Provider for the IMDS at `endpoint` (else from the environment), with background refresh.
 pub(crate) fn provider(endpoint: Option<&str>) -> Result<credcycle::Provider, Failure> {
-    let imds = credcycle_imds::ImdsConfig::builder().jitter_seed(u64::from(std::process::id()));
+    let imds = credcycle_imds::ImdsConfig::builder().jitter_seed(credcycle::random_seed());
     let imds = imds_config(imds, endpoint)?;
     credcycle::Provider::builder()
         .imds(imds)

@@ -301,7 +301,8 @@ async fn handle(
                 access_key_id: creds.access_key_id().as_str(),
                 secret_access_key: creds.secret_access_key().expose_secret(),
                 token: creds.session_token().expose_secret(),
-                expiration: creds.expiration().to_rfc3339(),
+                // The consumer expiry (INV-1 on both clocks), not the raw Expiration.
+                expiration: creds.consumer_expiration().to_rfc3339(),
                 account_id: creds.account_id(),
             };
             json(

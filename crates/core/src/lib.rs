@@ -152,7 +152,9 @@ pub use creds::{
     AccessKeyId, Credentials, InvalidRoleName, REDACTED, RoleName, SecretAccessKey, SessionToken,
 };
 pub use input::{ImdsFailure, Input, InputKind, RequestId};
-pub use machine::{Handout, HumanDuration, Machine, Refusal, Stats, UsageError};
+pub use machine::{
+    Handout, HumanDuration, Machine, Refusal, Stats, UsageError, consumer_expiration,
+};
 pub use output::{Action, DropReason, Event};
 pub use policy::{Policy, PolicyBuilder, PolicyError};
 pub use rng::SplitMix64;

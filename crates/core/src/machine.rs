@@ -102,6 +102,7 @@ pub struct Handout {
     checked_at: Now,
     mode: ServeMode,
     generation: u64,
+    consumer_expiration: WallTime,
 }
 
 impl Handout {
@@ -135,6 +136,40 @@ impl Handout {
     pub fn generation(&self) -> u64 {
         self.generation
     }
+
+    /// The expiry to tell a consumer that caches these credentials until the expiry it is told
+    /// (an AWS SDK, a `credential_process` caller, a container-credentials client): INV-1 on
+    /// both clocks, computed at [`checked_at`](Self::checked_at).
+    ///
+    /// It is the earlier of `Expiration - margin` and `wall + (usable deadline - mono)` at the
+    /// hand-out (the time left on the monotonic clock, carried over to the wall clock), rounded
+    /// down to a whole second. A consumer that uses the set until then keeps the margin on the
+    /// wall clock, and on the monotonic clock too as long as its wall clock is not stepped: the
+    /// raw `Expiration` would let it use the set inside the margin, or, after a wall-clock step
+    /// back, past its real expiry. For a grace hand-out it is at or before the moment of the
+    /// hand-out, so that the consumer asks again at every use.
+    #[must_use]
+    pub fn consumer_expiration(&self) -> WallTime {
+        self.consumer_expiration
+    }
+}
+
+/// `min(expiration - margin, now.wall + (usable_until - now.mono))`, the monotonic difference
+/// signed, rounded down to a whole second: see [`Handout::consumer_expiration`].
+#[must_use]
+pub fn consumer_expiration(
+    expiration: WallTime,
+    margin: Duration,
+    usable_until: MonoTime,
+    now: Now,
+) -> WallTime {
+    let left = i128::from(usable_until.as_millis()) - i128::from(now.mono.as_millis());
+    let left = i64::try_from(left).unwrap_or(if left < 0 { i64::MIN } else { i64::MAX });
+    let told = expiration
+        .saturating_sub(margin)
+        .min(now.wall.offset_millis(left));
+    let ms = told.as_unix_millis();
+    WallTime::from_unix_millis(ms.saturating_sub(ms.rem_euclid(1000)))
 }
 
 /// Why [`Machine::credentials`] handed nothing out.
@@ -262,6 +297,12 @@ impl Machine {
                     checked_at: now,
                     mode,
                     generation: held.generation,
+                    consumer_expiration: consumer_expiration(
+                        held.expiration,
+                        self.policy.expiry_margin(),
+                        held.usable_until(&self.policy),
+                        now,
+                    ),
                 });
             }
             return Err(Refusal::Expired {
@@ -344,5 +385,44 @@ impl Machine {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<MonoTime> {
         self.state.next_deadline(&self.policy)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARGIN: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn consumer_expiration_keeps_the_margin_on_both_clocks() {
+        let exp = WallTime::from_unix_secs(10_000);
+        let at = |mono_ms: u64, wall_ms: i64| {
+            Now::new(
+                MonoTime::from_millis(mono_ms),
+                WallTime::from_unix_millis(wall_ms),
+            )
+        };
+        // Clocks agree: Expiration - margin binds.
+        let usable = MonoTime::from_millis(9_940_000);
+        assert_eq!(
+            consumer_expiration(exp, MARGIN, usable, at(1_000_000, 1_000_000)),
+            WallTime::from_unix_secs(9_940)
+        );
+        // Wall clock stepped back an hour: the monotonic time left binds.
+        assert_eq!(
+            consumer_expiration(exp, MARGIN, usable, at(9_000_000, 9_000_000 - 3_600_000)),
+            WallTime::from_unix_millis(9_940_000 - 3_600_000)
+        );
+        // Past the usable deadline (a grace hand-out): before the hand-out, rounded down.
+        assert_eq!(
+            consumer_expiration(exp, MARGIN, usable, at(9_950_500, 5_000_000)),
+            WallTime::from_unix_millis(4_989_000)
+        );
+        // Rounded down to a whole second, before 1970 too.
+        assert_eq!(
+            consumer_expiration(exp, MARGIN, usable, at(9_939_999, -1_500)),
+            WallTime::from_unix_millis(-2_000)
+        );
     }
 }

@@ -24,10 +24,11 @@ impl ProvideCredentials for Provider {
                 .credentials_async()
                 .await
                 .map_err(CredentialsError::provider_error)?;
-            // The SDK's identity cache reuses a set until shortly before the expiry it is told.
-            // Telling it Expiration minus credcycle's margin keeps INV-1's margin through the SDK.
-            let usable_until = creds.expiration().saturating_sub(self.policy_margin());
-            let expiry = u64::try_from(usable_until.as_unix_millis())
+            // The SDK's identity cache reuses a set until shortly before the expiry it is told:
+            // tell it the consumer expiry, which keeps INV-1's margin on both clocks (the raw
+            // Expiration minus the margin on the wall clock alone would let it use the set past
+            // its real expiry after a wall-clock step back).
+            let expiry = u64::try_from(creds.consumer_expiration().as_unix_millis())
                 .ok()
                 .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
             Ok(aws_credential_types::Credentials::new(

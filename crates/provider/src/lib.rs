@@ -77,3 +77,20 @@ pub use credcycle_imds::{
     ConfigError as ImdsConfigError, EndpointMode, ImdsConfig, ImdsConfigBuilder, ImdsError,
 };
 pub use {credcycle_clock, credcycle_core, credcycle_imds};
+
+/// A seed from the operating system's randomness (the `getrandom` crate): what a [`Provider`]
+/// seeds its jitter with unless [`ProviderBuilder::seed`] is given, and what to give
+/// `ImdsConfigBuilder::jitter_seed` when building your own IMDS settings.
+///
+/// Refresh jitter exists so that processes holding the same set (every container on a host sees
+/// the same `Expiration`) do not refresh in lockstep; a seed they share, such as the process id
+/// (every container's main process is PID 1), would undo it. Should the operating system have
+/// no randomness to give, the seed comes from the standard library's randomly keyed hasher
+/// (keyed from the operating system too, once per thread).
+#[must_use]
+pub fn random_seed() -> u64 {
+    getrandom::u64().unwrap_or_else(|_| {
+        use std::hash::BuildHasher as _;
+        std::collections::hash_map::RandomState::new().hash_one("credcycle jitter seed")
+    })
+}

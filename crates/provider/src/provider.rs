@@ -2,14 +2,15 @@
 
 use core::ops::Deref;
 use core::time::Duration;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 
 use arc_swap::{ArcSwap, Guard};
 use credcycle_clock::{Clock, SystemClock};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, Event, Input, Machine, MonoTime, Phase, Policy, RoleName,
-    SecretAccessKey, SessionToken, StateKind, WallTime,
+    AccessKeyId, Action, Credentials, Event, ImdsFailure, Input, Machine, MonoTime, Now, Phase,
+    Policy, RoleName, SecretAccessKey, SessionToken, StateKind, WallTime,
 };
 use credcycle_imds::{ImdsClient, ImdsConfig, UreqTransport};
 
@@ -68,30 +69,50 @@ pub struct ProviderStats {
     pub slow_calls: u64,
     /// IMDS requests carried out (role listings and credentials fetches).
     pub requests: u64,
-    /// Callers waiting right now for another caller's request.
+    /// Callers waiting right now for a request in flight (their own or another caller's).
     pub waiting: u64,
+    /// Whether a request to IMDS is being carried out right now.
+    pub in_flight: bool,
 }
 
 /// Credentials handed out by a [`Provider`]. Dereferences to [`Credentials`].
 ///
 /// Short-lived by design: take what you need (sign the request) and drop it. Holding it does not
-/// keep the credentials valid: ask again for each request.
+/// keep the credentials valid: ask again for each request. To hand them to something that
+/// caches them (an SDK, another process), tell it
+/// [`consumer_expiration`](Self::consumer_expiration), not the raw `Expiration`.
 pub struct ProvidedCredentials {
     inner: Held,
     in_grace: bool,
 }
 
 enum Held {
-    Snapshot(Guard<Arc<Snapshot>>),
-    Owned(Arc<Credentials>),
+    /// A hit of the hot path: the snapshot, and the coarse reading it passed at.
+    Snapshot {
+        snapshot: Guard<Arc<Snapshot>>,
+        at: Now,
+    },
+    /// Checked by the lifecycle on the precise clocks (or copied out of a hit, for async code).
+    Owned {
+        creds: Arc<Credentials>,
+        consumer_expiration: WallTime,
+        /// The last precise readings at which the hand-out still passes (INV-1, or its grace
+        /// bounds), for a check after a hand-over between threads; `None` when the hand-out
+        /// was never passed across.
+        #[cfg_attr(
+            not(feature = "tokio"),
+            expect(dead_code, reason = "read by credentials_async")
+        )]
+        passes_until: Option<Now>,
+    },
 }
 
 impl Deref for ProvidedCredentials {
     type Target = Credentials;
     fn deref(&self) -> &Credentials {
         match &self.inner {
-            Held::Snapshot(guard) => &guard.creds,
-            Held::Owned(creds) => creds,
+            Held::Snapshot { snapshot, .. } => &snapshot.creds,
+            Held::Owned { creds, .. } => creds,
         }
     }
 }
@@ -108,8 +129,68 @@ impl ProvidedCredentials {
     #[must_use]
     pub fn shared(&self) -> Arc<Credentials> {
         match &self.inner {
-            Held::Snapshot(guard) => Arc::clone(&guard.creds),
-            Held::Owned(creds) => Arc::clone(creds),
+            Held::Snapshot { snapshot, .. } => Arc::clone(&snapshot.creds),
+            Held::Owned { creds, .. } => Arc::clone(creds),
+        }
+    }
+
+    /// The expiry to tell whoever caches these credentials (an AWS SDK's identity cache, a
+    /// `credential_process` or container-credentials client): **earlier than `Expiration`**.
+    ///
+    /// Consumers use a set until the expiry they are told (aws-sdk-rust, for one, until about
+    /// 10 s before it). Told the raw `Expiration`, they would use it inside the expiry margin,
+    /// and, if the wall clock stepped back after the set arrived, past its real expiry. This
+    /// value keeps INV-1 for them on both clocks, as computed at the moment of the hand-out: it
+    /// is at most `Expiration - margin`, and at most `wall now + monotonic time left - margin`
+    /// (the usable time left on the monotonic clock, carried over to the wall clock). It is
+    /// rounded down to a whole second. On the hot path the coarse clocks' lag and lead are
+    /// subtracted too (a few hundred milliseconds at most). For a grace hand-out it is at or
+    /// before the moment of the hand-out, so a consumer asks again at every use.
+    ///
+    /// The raw value stays available as [`expiration`](Credentials::expiration).
+    #[must_use]
+    pub fn consumer_expiration(&self) -> WallTime {
+        match &self.inner {
+            Held::Snapshot { snapshot, at } => snapshot.consumer_expiration(*at),
+            Held::Owned {
+                consumer_expiration,
+                ..
+            } => *consumer_expiration,
+        }
+    }
+
+    /// The same hand-out, holding an `Arc` rather than a snapshot guard (to send it across
+    /// threads or keep it across an `.await`).
+    #[cfg(feature = "tokio")]
+    fn into_owned(self) -> Self {
+        let consumer_expiration = self.consumer_expiration();
+        match self.inner {
+            Held::Snapshot { snapshot, .. } => Self {
+                inner: Held::Owned {
+                    creds: Arc::clone(&snapshot.creds),
+                    consumer_expiration,
+                    // A hit is checked on the coarse clocks; its precise bounds are the
+                    // snapshot's, which the hot path re-reads anyway.
+                    passes_until: None,
+                },
+                in_grace: self.in_grace,
+            },
+            owned @ Held::Owned { .. } => Self {
+                inner: owned,
+                in_grace: self.in_grace,
+            },
+        }
+    }
+
+    /// Whether the hand-out still passes at the precise reading `now` (true when unknown).
+    #[cfg(feature = "tokio")]
+    fn still_passes(&self, now: Now) -> bool {
+        match &self.inner {
+            Held::Owned {
+                passes_until: Some(until),
+                ..
+            } => now.mono <= until.mono && now.wall <= until.wall,
+            _ => true,
         }
     }
 }
@@ -134,6 +215,9 @@ struct Snapshot {
     /// Coarse monotonic reading from which a caller should nudge a refresh (when there is no
     /// background thread); `MonoTime(u64::MAX)` for never.
     nudge_at: MonoTime,
+    /// `Expiration` minus the margin, and the coarse clocks' lead: for the consumer expiry.
+    usable_wall: WallTime,
+    lead: Duration,
 }
 
 impl Snapshot {
@@ -149,6 +233,33 @@ impl Snapshot {
             mono_bound: MonoTime::ZERO,
             wall_bound: WallTime::from_unix_millis(i64::MIN),
             nudge_at: MonoTime::from_millis(u64::MAX),
+            usable_wall: WallTime::from_unix_millis(i64::MIN),
+            lead: Duration::ZERO,
+        }
+    }
+
+    /// INV-1 on both clocks at the coarse reading `now`, against bounds computed when the
+    /// snapshot was published.
+    fn passes(&self, now: Now) -> bool {
+        now.mono <= self.mono_bound && now.wall <= self.wall_bound
+    }
+
+    /// The consumer expiry of a hit at the coarse reading `at`: the coarse monotonic time left
+    /// to `mono_bound` is at most the precise time left (lag and lead are subtracted from the
+    /// bound), and `at.wall - lead` is at most the precise wall time.
+    fn consumer_expiration(&self, at: Now) -> WallTime {
+        credcycle_core::consumer_expiration(
+            self.usable_wall,
+            Duration::ZERO,
+            self.mono_bound,
+            Now::new(at.mono, at.wall.saturating_sub(self.lead)),
+        )
+    }
+
+    fn hand_out(snapshot: Guard<Arc<Self>>, at: Now) -> ProvidedCredentials {
+        ProvidedCredentials {
+            inner: Held::Snapshot { snapshot, at },
+            in_grace: false,
         }
     }
 }
@@ -167,11 +278,11 @@ struct Shared {
 /// The lifecycle and the IMDS client, behind the lock.
 struct Cold {
     machine: Machine,
-    /// `None` while a caller carries out a request with it (the single flight, INV-3).
+    /// `None` while a request is being carried out with it (the single flight, INV-3).
     fetcher: Option<Box<dyn Fetcher>>,
     last_error: Option<String>,
     /// A request the machine asked for while another was being carried out (possible only
-    /// after the core abandoned a request that outlived its timeout): the flier runs it next.
+    /// after the core abandoned a request that outlived its timeout): the flight runs it next.
     queued: Option<Action>,
     slow_calls: u64,
     requests: u64,
@@ -210,24 +321,31 @@ impl Provider {
     /// Credentials that pass INV-1 now, waiting for IMDS if nothing usable is held yet (at most
     /// the wait timeout).
     ///
+    /// What it returns passes INV-1 at the moment it returns: a check made before a blocking
+    /// refresh is made again after it.
+    ///
     /// # Errors
     ///
     /// [`ProviderError::Refused`] when nothing usable is held and no request can be made now
     /// (backing off, detached, shut down), or [`ProviderError::TimedOut`].
     pub fn credentials(&self) -> Result<ProvidedCredentials, ProviderError> {
-        let shared = &*self.shared;
+        let shared = &self.shared;
         // Coarse time first: the snapshot's bounds already allow for its lag.
         let now = shared.clock.coarse();
         let snapshot = shared.hot.load();
-        // INV-1 on both clocks, against bounds computed when the snapshot was published.
-        if now.mono <= snapshot.mono_bound && now.wall <= snapshot.wall_bound {
-            if now.mono >= snapshot.nudge_at {
-                shared.nudge();
+        if snapshot.passes(now) {
+            if now.mono < snapshot.nudge_at || !shared.nudge() {
+                return Ok(Snapshot::hand_out(snapshot, now));
             }
-            return Ok(ProvidedCredentials {
-                inner: Held::Snapshot(snapshot),
-                in_grace: false,
-            });
+            // This caller carried out a refresh, which took time: INV-1 at the moment of
+            // return, not at the check before it.
+            drop(snapshot);
+            let now = shared.clock.coarse();
+            let snapshot = shared.hot.load();
+            if snapshot.passes(now) {
+                return Ok(Snapshot::hand_out(snapshot, now));
+            }
+            return shared.slow();
         }
         drop(snapshot);
         shared.slow()
@@ -236,8 +354,12 @@ impl Provider {
     /// Reports that AWS rejected `access_key_id` (`ExpiredToken`, `InvalidToken`...): that set,
     /// and only that set, is never handed out again, and a refresh is due at once (rate-limited
     /// by backoff).
+    ///
+    /// From the moment this returns, the set is not handed out, also while the refresh runs.
+    /// It does not wait for the refresh: the refresh runs on a thread of its own, and callers
+    /// that need credentials meanwhile wait for it (at most the wait timeout).
     pub fn invalidate(&self, access_key_id: &AccessKeyId) {
-        let shared = &*self.shared;
+        let shared = &self.shared;
         let cold = shared.lock();
         tracing::info!("credentials invalidated by the caller");
         tracing::debug!(access_key_id = %access_key_id, "invalidated key id");
@@ -247,11 +369,11 @@ impl Provider {
                 access_key_id: access_key_id.clone(),
             },
         );
-        let cold = match request {
-            Some(action) => shared.fly(cold, action),
-            None => cold,
-        };
+        // INV-2 before any request goes out: the hot path stops passing the rejected set now.
         shared.publish(&cold);
+        if let Some(action) = request {
+            drop(shared.launch(cold, action));
+        }
     }
 
     /// What the lifecycle is doing now.
@@ -274,6 +396,7 @@ impl Provider {
             slow_calls: cold.slow_calls,
             requests: cold.requests,
             waiting: self.shared.waiting.load(Ordering::Relaxed),
+            in_flight: cold.fetcher.is_none(),
         }
     }
 
@@ -292,32 +415,49 @@ impl Provider {
     /// Credentials for async code: the same hot path; the slow path runs on tokio's blocking
     /// pool so that no runtime thread waits for IMDS.
     ///
+    /// Returns the same [`ProvidedCredentials`] as [`credentials`](Self::credentials) (marked
+    /// [`in_grace`](ProvidedCredentials::in_grace) where it applies), holding an `Arc`, so that
+    /// it can be kept across an `.await`. A hand-out from the blocking pool is checked again
+    /// when it arrives, so that the hand-over's delay cannot carry it past its bounds.
+    ///
     /// # Errors
     ///
     /// As [`credentials`](Self::credentials).
     #[cfg(feature = "tokio")]
-    pub async fn credentials_async(&self) -> Result<Arc<Credentials>, ProviderError> {
-        if let Ok(hit) = self.hot_hit() {
+    pub async fn credentials_async(&self) -> Result<ProvidedCredentials, ProviderError> {
+        if let Some(hit) = self.hot_hit() {
             return Ok(hit);
         }
-        let this = self.clone();
-        tokio::task::spawn_blocking(move || this.credentials().map(|c| c.shared()))
+        let mut last = None;
+        for _ in 0..2 {
+            let this = self.clone();
+            let creds = tokio::task::spawn_blocking(move || {
+                this.credentials().map(ProvidedCredentials::into_owned)
+            })
             .await
-            .unwrap_or_else(|e| Err(ProviderError::Task(e.to_string())))
+            .unwrap_or_else(|e| Err(ProviderError::Task(e.to_string())))?;
+            if creds.still_passes(self.shared.clock.now()) {
+                return Ok(creds);
+            }
+            last = Some(creds.expiration());
+        }
+        // Twice past its bounds on arrival: the blocking pool is too slow to hand anything out.
+        Err(ProviderError::Refused {
+            refusal: credcycle_core::Refusal::Expired {
+                expiration: last.unwrap_or(WallTime::UNIX_EPOCH),
+            },
+            cause: Some("the blocking pool handed the credentials over too late".into()),
+        })
     }
 
+    /// A hit of the hot path before any refresh is due (a nudge would block).
     #[cfg(feature = "tokio")]
-    fn hot_hit(&self) -> Result<Arc<Credentials>, ()> {
+    fn hot_hit(&self) -> Option<ProvidedCredentials> {
         let shared = &*self.shared;
         let now = shared.clock.coarse();
         let snapshot = shared.hot.load();
-        if now.mono <= snapshot.mono_bound
-            && now.wall <= snapshot.wall_bound
-            && now.mono < snapshot.nudge_at
-        {
-            return Ok(Arc::clone(&snapshot.creds));
-        }
-        Err(())
+        (snapshot.passes(now) && now.mono < snapshot.nudge_at)
+            .then(|| Snapshot::hand_out(snapshot, now).into_owned())
     }
 }
 
@@ -359,7 +499,10 @@ impl ProviderBuilder {
         self
     }
 
-    /// Seed of the jitter (default: the process id).
+    /// Seed of the jitter: of the core's refresh and backoff jitter, and of the default IMDS
+    /// client's retry jitter (default: a seed from the operating system's randomness, see
+    /// [`random_seed`](crate::random_seed), so that processes that hold the same set refresh at
+    /// different moments). Give one only to make a run reproducible.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -373,7 +516,7 @@ impl ProviderBuilder {
     /// invalid.
     pub fn build(self) -> Result<Provider, ProviderError> {
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
-        let seed = self.seed.unwrap_or_else(|| u64::from(std::process::id()));
+        let seed = self.seed.unwrap_or_else(crate::random_seed);
         let mut policy = self.policy;
         let fetcher = match self.fetcher {
             Some(fetcher) => fetcher,
@@ -450,7 +593,7 @@ impl Shared {
     }
 
     /// The slow path of `credentials`.
-    fn slow(&self) -> Result<ProvidedCredentials, ProviderError> {
+    fn slow(self: &Arc<Self>) -> Result<ProvidedCredentials, ProviderError> {
         let mut cold = self.lock();
         cold.slow_calls += 1;
         let started = self.clock.now().mono;
@@ -458,17 +601,36 @@ impl Shared {
             let (next, request) = self.feed(cold, Input::Demand);
             cold = next;
             if let Some(action) = request {
-                cold = self.fly(cold, action);
-                self.publish(&cold);
-                continue;
+                // Carried out on a flight thread, so that this caller's wait for it stays
+                // bounded by the wait timeout like everyone else's.
+                cold = self.launch(cold, action);
             }
+            // INV-1 on the precise clocks, at the moment of return (nothing below blocks).
             let now = self.clock.now();
             let refusal = match cold.machine.credentials(now) {
                 Ok(handout) => {
                     self.publish(&cold);
+                    let passes_until = cold.machine.state().held.as_ref().map(|held| {
+                        let policy = cold.machine.policy();
+                        if handout.in_grace() {
+                            Now::new(
+                                held.deadline.saturating_add(policy.grace()),
+                                held.expiration.saturating_add(policy.grace()),
+                            )
+                        } else {
+                            Now::new(
+                                held.usable_until(policy),
+                                held.expiration.saturating_sub(policy.expiry_margin()),
+                            )
+                        }
+                    });
                     return Ok(ProvidedCredentials {
                         in_grace: handout.in_grace(),
-                        inner: Held::Owned(handout.shared()),
+                        inner: Held::Owned {
+                            creds: handout.shared(),
+                            consumer_expiration: handout.consumer_expiration(),
+                            passes_until,
+                        },
                     });
                 }
                 Err(refusal) => refusal,
@@ -481,43 +643,71 @@ impl Shared {
                     cause: cold.last_error.clone(),
                 });
             }
-            // Another caller is asking IMDS: wait for it (INV-3), within the wait timeout.
+            // A request is in flight (this caller's or another's): wait for it (INV-3), within
+            // the wait timeout.
             let waited = now.mono.saturating_duration_since(started);
-            let Some(left) = self
-                .wait_timeout
-                .checked_sub(waited)
-                .filter(|d| !d.is_zero())
-            else {
+            if self.left_to_wait(started, now).is_none() {
                 return Err(ProviderError::TimedOut { waited, refusal });
-            };
-            self.waiting.fetch_add(1, Ordering::Relaxed);
-            cold = self
-                .settled
-                .wait_timeout(cold, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            }
+            cold = self.wait_once(cold, started, now);
         }
     }
 
+    /// How long a caller that started waiting at `started` may still wait at `now`, if at all.
+    fn left_to_wait(&self, started: MonoTime, now: Now) -> Option<Duration> {
+        self.wait_timeout
+            .checked_sub(now.mono.saturating_duration_since(started))
+            .filter(|d| !d.is_zero())
+    }
+
+    /// Waits once for a request to settle (or for the rest of the wait timeout).
+    fn wait_once<'a>(
+        &'a self,
+        cold: MutexGuard<'a, Cold>,
+        started: MonoTime,
+        now: Now,
+    ) -> MutexGuard<'a, Cold> {
+        let Some(left) = self.left_to_wait(started, now) else {
+            return cold;
+        };
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let cold = self
+            .settled
+            .wait_timeout(cold, left)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+        self.waiting.fetch_sub(1, Ordering::Relaxed);
+        cold
+    }
+
     /// Without a background thread, the first caller past the refresh point carries out the
-    /// refresh (others keep the current set). Never blocks on the lock.
-    fn nudge(&self) {
+    /// refresh (others keep the current set) and waits for it, at most the wait timeout.
+    /// Never blocks on the lock. Returns whether it waited for a refresh, after which the caller
+    /// must check its hand-out again.
+    fn nudge(self: &Arc<Self>) -> bool {
         if self.background.is_some() {
-            return;
+            return false;
         }
         let Ok(cold) = self.cold.try_lock() else {
-            return;
+            return false;
         };
         if cold.fetcher.is_none() {
-            return;
+            return false;
         }
+        let started = self.clock.now().mono;
         let (cold, request) = self.feed(cold, Input::Tick);
-        let cold = match request {
-            Some(action) => self.fly(cold, action),
-            None => cold,
+        let Some(action) = request else {
+            self.publish(&cold);
+            return false;
         };
-        self.publish(&cold);
+        let mut cold = self.launch(cold, action);
+        loop {
+            let now = self.clock.now();
+            if cold.fetcher.is_some() || self.left_to_wait(started, now).is_none() {
+                return true;
+            }
+            cold = self.wait_once(cold, started, now);
+        }
     }
 
     /// Applies `input` now, logs what came out, and returns the request it asks for, if any.
@@ -542,29 +732,83 @@ impl Shared {
             }
         }
         if cold.fetcher.is_none() && request.is_some() {
-            // Someone is flying: hand the request to them rather than lose it.
+            // A request is in flight: hand this one to it rather than lose it.
             cold.queued = request.take();
         }
         (cold, request)
     }
 
-    /// Carries out `action` outside the lock, then follows up until the machine asks for
-    /// nothing more. Only the caller holding the fetcher flies (INV-3).
-    fn fly<'a>(
-        &'a self,
+    /// Starts carrying out `action` (and its follow-ups) on a flight thread of its own, and
+    /// returns the lock at once: the caller then waits like any other, within the wait timeout,
+    /// while the request takes as long as it takes. Without a thread to spare, the request is
+    /// carried out here.
+    fn launch<'a>(
+        self: &'a Arc<Self>,
         mut cold: MutexGuard<'a, Cold>,
-        mut action: Action,
+        action: Action,
     ) -> MutexGuard<'a, Cold> {
+        let Some(fetcher) = cold.fetcher.take() else {
+            cold.queued = Some(action);
+            return cold;
+        };
+        cold.requests += 1;
+        // The fetcher travels in a slot, so that a failed spawn gives it back.
+        let slot = Arc::new(Mutex::new(Some((fetcher, action))));
+        let (shared, taken) = (Arc::clone(self), Arc::clone(&slot));
+        let spawned = std::thread::Builder::new()
+            .name("credcycle-flight".into())
+            .spawn(move || {
+                let flight = taken.lock().unwrap_or_else(PoisonError::into_inner).take();
+                if let Some((fetcher, action)) = flight {
+                    drop(shared.carry(fetcher, action));
+                }
+            });
+        if spawned.is_err() {
+            let flight = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
+            if let Some((fetcher, action)) = flight {
+                drop(cold);
+                tracing::warn!("cannot start a flight thread; carrying out the request inline");
+                return self.carry(fetcher, action);
+            }
+        }
+        cold
+    }
+
+    /// Carries out `action` with the fetcher on this thread, then follows up until the machine
+    /// asks for nothing more. Only the holder of the fetcher flies (INV-3).
+    fn fly<'a>(&'a self, mut cold: MutexGuard<'a, Cold>, action: Action) -> MutexGuard<'a, Cold> {
+        let Some(fetcher) = cold.fetcher.take() else {
+            cold.queued = Some(action);
+            return cold;
+        };
+        cold.requests += 1;
+        drop(cold);
+        self.carry(fetcher, action)
+    }
+
+    /// The flight itself, without the lock: asks IMDS through `fetcher` (taken out of `Cold`
+    /// by the caller, which marks the request as in flight), feeds the reply, republishes,
+    /// wakes every waiter, and goes on with any follow-up. A fetcher that panics is put back
+    /// and its attempt counts as a failed request.
+    fn carry(&self, mut fetcher: Box<dyn Fetcher>, mut action: Action) -> MutexGuard<'_, Cold> {
         loop {
-            let Some(mut fetcher) = cold.fetcher.take() else {
-                return cold;
-            };
-            cold.requests += 1;
-            drop(cold);
             let span = tracing::debug_span!("imds_request", request = request_name(&action));
-            let reply = span.in_scope(|| fetcher.answer(&action));
-            let error = fetcher.last_error();
-            cold = self.lock();
+            let answered = span.in_scope(|| {
+                panic::catch_unwind(AssertUnwindSafe(|| {
+                    let reply = fetcher.answer(&action);
+                    (reply, fetcher.last_error())
+                }))
+            });
+            let (reply, error) = answered.unwrap_or_else(|_| {
+                // Never the panic's payload: it might hold anything, a secret included.
+                let error = format!(
+                    "the IMDS fetcher panicked while carrying out the {} request",
+                    request_name(&action)
+                );
+                tracing::error!(error = %error, "IMDS request failed");
+                (failed_reply(&action), Some(error))
+            });
+            let mut cold = self.lock();
             cold.fetcher = Some(fetcher);
             let Some(reply) = reply else {
                 self.settled.notify_all();
@@ -590,10 +834,18 @@ impl Shared {
             if let Some(signal) = &self.background {
                 signal.wake.notify_all();
             }
-            match follow_up.or_else(|| cold.queued.take()) {
-                Some(next_action) => action = next_action,
-                None => return cold,
-            }
+            let Some(next_action) = follow_up.or_else(|| cold.queued.take()) else {
+                return cold;
+            };
+            let Some(again) = cold.fetcher.take() else {
+                // Unreachable: the fetcher was put back above, under this same lock.
+                cold.queued = Some(next_action);
+                return cold;
+            };
+            cold.requests += 1;
+            drop(cold);
+            fetcher = again;
+            action = next_action;
         }
     }
 
@@ -633,6 +885,8 @@ impl Shared {
                         .saturating_sub(policy.expiry_margin())
                         .saturating_sub(lag),
                     nudge_at,
+                    usable_wall: held.expiration.saturating_sub(policy.expiry_margin()),
+                    lead,
                 }
             }
             _ => Snapshot::empty(),
@@ -644,7 +898,7 @@ impl Shared {
     fn tend(&self) -> Duration {
         let cold = self.lock();
         if cold.fetcher.is_none() {
-            // A caller is asking IMDS; it wakes this thread when done.
+            // A request is in flight; its flight wakes this thread when done.
             return Duration::from_secs(1);
         }
         let now = self.clock.now();
@@ -672,6 +926,22 @@ impl Shared {
                 at.saturating_duration_since(now.mono)
             })
             .clamp(Duration::from_millis(1), Duration::from_secs(60))
+    }
+}
+
+/// The reply that stands for a request whose fetcher panicked: a failed attempt, as the core
+/// treats a reply that never comes (a timeout).
+fn failed_reply(action: &Action) -> Option<Input> {
+    match action {
+        Action::DiscoverRole { id } => Some(Input::RoleReply {
+            id: *id,
+            result: Err(ImdsFailure::Timeout),
+        }),
+        Action::FetchCredentials { id, .. } => Some(Input::CredentialsReply {
+            id: *id,
+            result: Err(ImdsFailure::Timeout),
+        }),
+        Action::Notify(_) => None,
     }
 }
 

@@ -3,8 +3,10 @@
 
 #[cfg(feature = "aws-sdk")]
 mod aws_sdk;
+mod flights;
 mod herd;
 mod hot_path;
+mod props;
 mod scripted;
 mod sim;
 

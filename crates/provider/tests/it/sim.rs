@@ -67,15 +67,22 @@ fn cold_start_takes_three_requests_and_each_refresh_one() {
     for round in 1..=4 {
         clock.advance(Duration::from_secs(3600 - 290));
         // Without a background thread, the first caller past the refresh point carries out the
-        // refresh and still gets the current set; the next one gets the new set.
-        let current = provider
-            .credentials()
-            .expect("current set while refreshing");
-        assert_eq!(current.access_key_id(), &last, "round {round}");
-        drop(current);
+        // refresh, waits for it, and gets what passes INV-1 when it returns: the new set (not
+        // the one it checked before the refresh, which may have run out meanwhile).
         let creds = provider.credentials().expect("refreshed");
         assert_ne!(creds.access_key_id(), &last, "round {round}: rotated");
         last = creds.access_key_id().clone();
+        drop(creds);
+        let slow_calls = provider.stats().slow_calls;
+        assert_eq!(
+            provider.credentials().expect("cached").access_key_id(),
+            &last
+        );
+        assert_eq!(
+            provider.stats().slow_calls,
+            slow_calls,
+            "round {round}: the next caller takes the hot path"
+        );
         let report = sim.report();
         assert_eq!(
             report.count("credentials", "200"),
