@@ -130,7 +130,14 @@ pub(crate) fn judge(run: &Run, margin: f64, interval: f64) -> Judgement {
         .iter()
         .filter_map(|e| {
             let ended = e.at().as_secs_f64() + e.duration()?.as_secs_f64();
-            (ended < length).then(|| Recovery {
+            // A fault that another window continues has not ended yet.
+            let continued = run.events.iter().any(|o| {
+                let at = o.at().as_secs_f64();
+                !o.is_instant()
+                    && at <= ended
+                    && o.duration().is_none_or(|d| ended < at + d.as_secs_f64())
+            });
+            (ended < length && !continued).then(|| Recovery {
                 fault: event_label(e),
                 ended,
                 after: handouts
@@ -378,6 +385,21 @@ mod tests {
         assert_eq!(j.total.imds_requests, 1);
         assert!((j.total.imds_requests_per_minute - 0.6).abs() < 1e-9);
         assert!(j.client_ok, "{:?}", j.verdicts);
+    }
+
+    #[test]
+    fn recovery_is_measured_where_the_faults_end_not_between_two_windows() {
+        let events = credcycle_sim::Scenario::from_toml_str(
+            "[[event]]\nat = 10\nduration = 10\nfault = \"malformed\"\nbody = \"truncated\"\n\
+             [[event]]\nat = 20\nduration = 10\nfault = \"malformed\"\nbody = \"not-json\"\n",
+        )
+        .unwrap()
+        .events()
+        .to_vec();
+        let j = judge(&run(vec![hand(33.0, false, 100.0)], events), 60.0, 0.5);
+        assert_eq!(j.recoveries.len(), 1, "{:?}", j.recoveries);
+        assert!((j.recoveries[0].ended - 30.0).abs() < 1e-9);
+        assert!((j.recoveries[0].after.unwrap() - 3.0).abs() < 1e-9);
     }
 
     #[test]
