@@ -64,7 +64,8 @@ pub(crate) struct ClientOutcome {
     pub(crate) start_error: Option<String>,
     /// How it ended before the run did (`exited with 1`, `killed by signal 9`) and when.
     pub(crate) early_exit: Option<(String, f64)>,
-    /// Its last non-empty line on stderr.
+    /// Its last non-empty line on stderr (lines starting with `note: `, Rust's backtrace hint,
+    /// are skipped).
     pub(crate) last_stderr: Option<String>,
 }
 
@@ -139,7 +140,8 @@ pub(crate) fn run(
                 thread::spawn(move || {
                     read_lines(stderr, |l| {
                         let l = l.trim();
-                        if !l.is_empty() {
+                        // Rust's "note: run with RUST_BACKTRACE..." says nothing about the cause.
+                        if !l.is_empty() && !l.starts_with("note: ") {
                             *last.lock().unwrap_or_else(PoisonError::into_inner) =
                                 Some(cut(l, 300));
                         }
