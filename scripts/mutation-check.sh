@@ -36,6 +36,8 @@ mutants=(
   "HTTP attempts multiply the schedule~crates/core/src/step.rs~self.s.failures = self.s.failures.saturating_add(spent);~self.s.failures = self.s.failures.saturating_add(1);~inv_4_no_hammering"
   "hot path ignores the coarse lead~crates/provider/src/provider.rs~.saturating_sub(lag) .saturating_sub(lead),~.saturating_sub(lag),~credcycle/it/hot_path::"
   "hot path ignores the coarse lag on the wall clock~crates/provider/src/provider.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag),~.saturating_sub(policy.expiry_margin()),~credcycle/it/hot_path::"
+  "conform counts no expired hand-out~crates/cli/src/conform/judge.rs~} else if h.expired {~} else if false {~credcycle-cli/conform/replays_an_expired_key"
+  "conform --require ignores expired hand-outs~crates/cli/src/conform.rs~if expired > 0 {~if false {~credcycle-cli/conform/replays_an_expired_key"
 )
 
 survived=0
