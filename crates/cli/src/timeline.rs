@@ -107,7 +107,8 @@ impl Timeline {
     /// A drawing error from plotters (none is expected for finite data), as text.
     pub(crate) fn to_svg(&self) -> Result<String, String> {
         let rows = self.sets.len() + 2;
-        let height = FIXED + ROW * u32::try_from(rows).unwrap_or(u32::MAX / ROW - FIXED);
+        let height =
+            FIXED.saturating_add(ROW.saturating_mul(u32::try_from(rows).unwrap_or(u32::MAX)));
         let length = if self.length.is_finite() && self.length > 0.0 {
             self.length
         } else {
