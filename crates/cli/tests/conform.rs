@@ -210,11 +210,19 @@ fn a_client_that_replays_an_expired_key_is_caught_whatever_it_believes() {
         REPLAY_FIRST_KEY,
     );
     let total = &report["scenarios"][0]["total"];
-    assert!(total["expired"].as_u64().unwrap() > 0, "{report:#}");
+    assert!(
+        total["expired"].as_u64().unwrap() > 0,
+        "handed out an expired key and conform counted none: {total}"
+    );
     assert!(total["max_past_expiry"].as_f64().unwrap() > 1.0, "{total}");
     assert!(total["handouts"].as_u64().unwrap() > total["expired"].as_u64().unwrap());
     assert_eq!(total["unknown"], 0);
-    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "handed out an expired key, yet --require no-expired did not fail: {}",
+        stderr(&o)
+    );
     assert!(
         stderr(&o).contains("--require no-expired:") && stderr(&o).contains("expired hand-out")
     );
