@@ -47,6 +47,8 @@ mutants=(
   "wall bound plus 1 h~crates/provider/src/provider.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag), nudge_at,~.saturating_sub(policy.expiry_margin()).saturating_sub(lag).saturating_add(Duration::from_secs(3600)), nudge_at,~credcycle/it/props::"
   "lag subtraction dropped~crates/provider/src/provider.rs~.saturating_add(left) .saturating_sub(lag) .saturating_sub(lead),~.saturating_add(left).saturating_sub(lead),~credcycle/it/props::"
   "coarse and precise reads swapped~crates/provider/src/provider.rs~let coarse = self.clock.coarse(); let now = self.clock.now();~let coarse = self.clock.now(); let now = self.clock.coarse();~credcycle/it/props::"
+  "conform counts no expired hand-out~crates/cli/src/conform/judge.rs~} else if h.expired {~} else if false {~credcycle-cli/conform/replays_an_expired_key"
+  "conform --require ignores expired hand-outs~crates/cli/src/conform.rs~if expired > 0 {~if false {~credcycle-cli/conform/replays_an_expired_key"
 )
 
 survived=0

@@ -5,6 +5,7 @@
 //! input, and no secret is ever printed except the credentials `get` was asked to print.
 
 mod check;
+mod conform;
 mod demo;
 mod diagram;
 mod format;
@@ -12,6 +13,7 @@ mod get;
 mod serve;
 mod sim;
 mod stdout;
+mod timeline;
 mod watch;
 
 use std::process::ExitCode;
@@ -39,6 +41,7 @@ enum Command {
     Sim(sim::Args),
     Diagram(diagram::Args),
     Check(check::Args),
+    Conform(conform::Args),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Watch(args) => watch::run(&args),
         Command::Check(args) => check::run(&args),
+        Command::Conform(args) => conform::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Diagram(args) => diagram::run(&args),
     };

@@ -8,7 +8,7 @@ use credcycle_core::{MonoTime, Now, RoleName, SecretAccessKey, SessionToken, Wal
 use serde::Serialize;
 
 use crate::config::{ConfigError, SimConfig};
-use crate::report::{IssuedSet, Report, UseRecord};
+use crate::report::{IssuedSet, LoggedRequest, Report, UseRecord};
 use crate::request::{
     Headers, PathClass, SimReply, SimRequest, TOKEN_HEADER, TOKEN_PATH, TTL_HEADER,
 };
@@ -23,6 +23,9 @@ pub const MAX_TOKEN_TTL_SECS: u32 = 21_600;
 /// (its holder gets a 401 and asks for a new one). Bounds memory against a client that asks for
 /// a token per request.
 const MAX_LIVE_TOKENS: usize = 100_000;
+
+/// How many requests the log keeps (the first ones; the counts in the report go on).
+pub const MAX_LOGGED_REQUESTS: usize = 200_000;
 
 const CREDS_PATH: &str = "/latest/meta-data/iam/security-credentials";
 const EXTENDED_PATH: &str = "/latest/meta-data/iam/security-credentials-extended";
@@ -81,6 +84,7 @@ pub struct SimImds {
     instants: Vec<(MonoTime, Fault)>,
     next_instant: usize,
     stats: Stats,
+    log: Vec<LoggedRequest>,
 }
 
 impl SimImds {
@@ -134,6 +138,7 @@ impl SimImds {
             instants,
             next_instant: 0,
             stats: Stats::default(),
+            log: Vec::new(),
         };
         sim.set_role(start.mono, initial_role);
         sim.observe(start);
@@ -153,7 +158,22 @@ impl SimImds {
             self.imds(t, class, req)
         };
         self.count(class, &reply);
+        if class != PathClass::Sim && self.log.len() < MAX_LOGGED_REQUESTS {
+            let ms = t.saturating_duration_since(self.start.mono).as_millis();
+            self.log.push(LoggedRequest {
+                at_ms: u64::try_from(ms).unwrap_or(u64::MAX),
+                class: class.as_str().to_owned(),
+                outcome: reply.outcome(),
+            });
+        }
         reply
+    }
+
+    /// Every IMDS request answered so far (the first [`MAX_LOGGED_REQUESTS`]), oldest first:
+    /// when it arrived, its class and its outcome. `/_sim/*` requests are not in it.
+    #[must_use]
+    pub fn request_log(&self) -> &[LoggedRequest] {
+        &self.log
     }
 
     /// Moves the simulator's time to `now` without a request, applying the scripted role

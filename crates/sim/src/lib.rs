@@ -115,6 +115,10 @@
 //! | `change` | instant | `role` | the instance profile is replaced by one with `role` |
 //! | `rotate` | instant | | a new set is issued at once |
 //!
+//! Three optional top-level numbers (seconds) say how a scenario is meant to run: `lifetime`
+//! and `rotate_before` (applied to a [`SimConfig`] by [`Scenario::configure`]) and `length`
+//! (how long `credcycle conform` runs it).
+//!
 //! When windows overlap: any throttle that is over its limit drops the request; otherwise the
 //! first active outage (in file order) applies; otherwise the first active malformation; the
 //! delays add up. A field that does not apply to the fault is an error, so a typo cannot
@@ -234,8 +238,8 @@ mod server;
 mod wire;
 
 pub use config::{ConfigError, SimConfig};
-pub use imds::{MAX_TOKEN_TTL_SECS, SimImds};
-pub use report::{IssuedSet, Report, UseRecord};
+pub use imds::{MAX_LOGGED_REQUESTS, MAX_TOKEN_TTL_SECS, SimImds};
+pub use report::{IssuedSet, LoggedRequest, Report, UseRecord};
 pub use request::{Headers, PathClass, SimReply, SimRequest, TOKEN_HEADER, TOKEN_PATH, TTL_HEADER};
 pub use scenario::{
     Event, Fault, Malformation, OutageMode, Scenario, ScenarioError, ScenarioFormat, Target,

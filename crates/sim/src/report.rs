@@ -95,3 +95,16 @@ pub struct UseRecord {
     /// When the use was recorded, on the simulator's clock.
     pub at: String,
 }
+
+/// One IMDS request as the simulator answered it, for timelines: when it arrived, what it asked
+/// for and how it ended. `/_sim/*` requests are not logged.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct LoggedRequest {
+    /// When it arrived, in milliseconds after the simulator started (monotonic).
+    pub at_ms: u64,
+    /// Its path class (`token`, `role-list`, `credentials`, `info`, `metadata`, `other`).
+    pub class: String,
+    /// How it ended: the status code, `drop` or `reset`.
+    pub outcome: String,
+}

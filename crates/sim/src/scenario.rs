@@ -36,6 +36,9 @@ use crate::request::PathClass;
 pub struct Scenario {
     name: Option<String>,
     description: Option<String>,
+    lifetime: Option<Duration>,
+    rotate_before: Option<Duration>,
+    length: Option<Duration>,
     events: Vec<Event>,
 }
 
@@ -56,6 +59,9 @@ impl Scenario {
         Ok(Self {
             name: None,
             description: None,
+            lifetime: None,
+            rotate_before: None,
+            length: None,
             events,
         })
     }
@@ -125,6 +131,42 @@ impl Scenario {
     #[must_use]
     pub fn events(&self) -> &[Event] {
         &self.events
+    }
+
+    /// The credential lifetime the scenario is written for (top-level `lifetime`, seconds), to
+    /// put in [`SimConfig::lifetime`](crate::SimConfig::lifetime); `None` leaves the
+    /// configuration's.
+    #[must_use]
+    pub fn lifetime(&self) -> Option<Duration> {
+        self.lifetime
+    }
+
+    /// How long before expiry a new set is issued (top-level `rotate_before`, seconds), for
+    /// [`SimConfig::rotate_before`](crate::SimConfig::rotate_before); `None` leaves the
+    /// configuration's.
+    #[must_use]
+    pub fn rotate_before(&self) -> Option<Duration> {
+        self.rotate_before
+    }
+
+    /// How long a run of the scenario lasts (top-level `length`, seconds), as `credcycle
+    /// conform` runs it; `None` when the scenario does not say.
+    #[must_use]
+    pub fn length(&self) -> Option<Duration> {
+        self.length
+    }
+
+    /// `config` with the scenario's `lifetime` and `rotate_before` (where it sets them) and the
+    /// scenario itself.
+    #[must_use]
+    pub fn configure(self, mut config: crate::SimConfig) -> crate::SimConfig {
+        if let Some(lifetime) = self.lifetime {
+            config.lifetime = lifetime;
+        }
+        if let Some(rotate_before) = self.rotate_before {
+            config.rotate_before = rotate_before;
+        }
+        config.with_scenario(self)
     }
 }
 
@@ -511,6 +553,9 @@ fn field_prefix(field: Option<&str>) -> String {
 struct RawScenario {
     name: Option<String>,
     description: Option<String>,
+    lifetime: Option<Seconds>,
+    rotate_before: Option<Seconds>,
+    length: Option<Seconds>,
     #[serde(default, alias = "events")]
     event: Vec<Event>,
 }
@@ -748,6 +793,9 @@ fn parse(text: &str, format: ScenarioFormat, origin: &str) -> Result<Scenario, S
     Ok(Scenario {
         name: raw.name,
         description: raw.description,
+        lifetime: raw.lifetime.map(|s| s.0),
+        rotate_before: raw.rotate_before.map(|s| s.0),
+        length: raw.length.map(|s| s.0),
         events: raw.event,
     })
 }

@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 
 use crate::config::SimConfig;
 use crate::imds::SimImds;
-use crate::report::{Report, UseRecord};
+use crate::report::{LoggedRequest, Report, UseRecord};
 use crate::request::{Headers, SimReply, SimRequest};
 
 /// How long a [`SimReply::Drop`] holds a connection open before closing it, if the client has
@@ -69,6 +69,12 @@ impl SimHandle {
         let mut sim = self.lock();
         sim.advance(now);
         sim.report()
+    }
+
+    /// The IMDS requests answered so far (see [`SimImds::request_log`]).
+    #[must_use]
+    pub fn request_log(&self) -> Vec<LoggedRequest> {
+        self.lock().request_log().to_vec()
     }
 
     /// Removes the instance profile now (see [`SimImds::detach`]).

@@ -1142,3 +1142,49 @@ fault = "not-rotated"
         prop_assert_eq!(counted, requests);
     }
 }
+
+#[test]
+fn the_request_log_has_time_class_and_outcome_of_imds_requests_only() {
+    let mut sim = with_scenario(
+        "[[event]]\nat = 10\nduration = 5\nfault = \"outage\"\nmode = \"http\"\nstatus = 503\ntarget = \"credentials\"\n",
+    );
+    let t = token(&mut sim, at(1.5));
+    let _ = sim.handle(at(2.0), &get(&format!("{CREDS}{ROLE}"), &t));
+    let _ = sim.handle(at(11.25), &get(&format!("{CREDS}{ROLE}"), &t));
+    let _ = sim.handle(at(12.0), &SimRequest::get("/_sim/report"));
+    let _ = sim.handle(at(13.0), &get("/latest/meta-data/nothing-here", &t));
+    let log: Vec<(u64, &str, &str)> = sim
+        .request_log()
+        .iter()
+        .map(|r| (r.at_ms, r.class.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        log,
+        [
+            (1_500, "token", "200"),
+            (2_000, "credentials", "200"),
+            (11_250, "credentials", "503"),
+            (13_000, "metadata", "404"),
+        ]
+    );
+}
+
+#[test]
+fn a_scenario_configures_lifetime_and_rotation() {
+    let scenario =
+        Scenario::from_toml_str("lifetime = 150\nrotate_before = 80.5\nlength = 200\n").unwrap();
+    assert_eq!(scenario.length(), Some(Duration::from_secs(200)));
+    let configured = scenario.configure(config());
+    assert_eq!(configured.lifetime, Duration::from_secs(150));
+    assert_eq!(configured.rotate_before, Duration::from_millis(80_500));
+    let mut sim = sim(configured);
+    let first = key_of(&creds(&mut sim, at(1.0)));
+    // Issued at 1 s (whole seconds), expires at 151 s: the rotation point is 70.5 s.
+    assert_eq!(key_of(&creds(&mut sim, at(70.0))), first);
+    assert_ne!(key_of(&creds(&mut sim, at(71.0))), first);
+    // Without the fields, the configuration is left alone.
+    let plain = Scenario::from_toml_str("name = \"x\"")
+        .unwrap()
+        .configure(config());
+    assert_eq!(plain.lifetime, Duration::from_secs(21_600));
+}
