@@ -571,3 +571,68 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
         "still serving the old set, which is still usable"
     );
 }
+
+/// A set dropped because the wall clock jumped ahead (R11), served again by IMDS once the clock
+/// is corrected, is taken back: a clock is no evidence from AWS (LIVE-1).
+fn dropped_by_a_wall_step() -> (Rig, WallTime) {
+    let mut r = Rig::fetched(6 * HOUR);
+    let exp = r.h.machine.state().held.as_ref().unwrap().expiration;
+    // An hour of real life left, when NTP steps the wall clock almost two hours ahead.
+    r.advance(5 * HOUR);
+    r.h.jump_wall(7_000_000);
+    r.input(Input::Tick);
+    assert!(!r.served(), "dropped: the wall clock says it expired");
+    assert!(r.h.machine.state().revoked.is_empty(), "not revoked");
+    assert!(r.outstanding_fetch(), "fetching at once: nothing failed");
+    r.h.correct_wall();
+    (r, exp)
+}
+
+#[test]
+fn a_set_dropped_by_a_wall_step_is_taken_back_after_the_correction() {
+    let (mut r, exp) = dropped_by_a_wall_step();
+    r.answer(Ok(creds("ASIAFIRST", exp)));
+    assert!(
+        r.served(),
+        "the same set, judged against the corrected clocks"
+    );
+    assert_eq!(r.h.machine.kind(), StateKind::Fresh);
+}
+
+#[test]
+fn only_the_very_set_dropped_by_the_clock_is_taken_back() {
+    // Another key with the same Expiration is not the dropped set: not rotated.
+    let (mut r, exp) = dropped_by_a_wall_step();
+    r.answer(Ok(creds("ASIAOTHER", exp)));
+    assert!(!r.served());
+    assert_eq!(
+        r.h.machine.state().last_failure,
+        Some(Failure::NotRotated),
+        "a set expiring no later than the newest"
+    );
+}
+
+#[test]
+fn aws_rejecting_the_dropped_set_revokes_it_and_only_it() {
+    // AWS rejects another key: the dropped set can still be taken back.
+    let (mut r, exp) = dropped_by_a_wall_step();
+    r.input(Input::Invalidate {
+        access_key_id: AccessKeyId::new("ASIAOTHER"),
+    });
+    r.answer(Ok(creds("ASIAFIRST", exp)));
+    assert!(r.served(), "an unrelated rejection changes nothing");
+
+    // AWS rejects the dropped set itself: that is evidence, it is never taken back (INV-2).
+    let (mut r, exp) = dropped_by_a_wall_step();
+    r.input(Input::Invalidate {
+        access_key_id: AccessKeyId::new("ASIAFIRST"),
+    });
+    assert!(
+        r.h.machine
+            .state()
+            .is_revoked(&AccessKeyId::new("ASIAFIRST"))
+    );
+    r.answer(Ok(creds("ASIAFIRST", exp)));
+    assert!(!r.served());
+    assert_eq!(r.h.machine.state().last_failure, Some(Failure::Revoked));
+}
