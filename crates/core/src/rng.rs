@@ -65,6 +65,13 @@ mod tests {
             assert_eq!(below, b.below(n + 1));
         }
         assert_eq!(a.below(0), 0);
+        // Uniform enough to reach every value of a small range, and nothing outside it.
+        let mut seen = [false; 10];
+        for _ in 0..1_000 {
+            let i = usize::try_from(a.below(10)).expect("below 10");
+            seen[i] = true;
+        }
+        assert!(seen.iter().all(|s| *s), "{seen:?}");
         assert_ne!(SplitMix64::new(7).next_u64(), SplitMix64::new(8).next_u64());
     }
 }
