@@ -128,6 +128,7 @@ const BUILT_IN: &[BuiltIn] = &[
     builtin!("already-expired", true),
     builtin!("slow-replies", false),
     builtin!("malformed", false),
+    builtin!("session-token-expiry", false),
 ];
 
 /// The default length of a scenario file that does not say.

@@ -286,6 +286,7 @@ impl SimImds {
                 Fault::Rotate => {
                     let _ = self.force_rotate(at);
                 }
+                Fault::ForgetTokens => self.tokens.clear(),
                 // Windows are never in `instants`.
                 _ => {}
             }

@@ -314,6 +314,10 @@ pub enum Fault {
     Change(RoleName),
     /// (Instant) A new credential set is issued at once.
     Rotate,
+    /// (Instant) IMDS forgets every session token it issued, as when a client's token reaches
+    /// the end of its TTL mid-run: requests carrying one get 401 until the client asks for a
+    /// new one.
+    ForgetTokens,
 }
 
 impl Fault {
@@ -322,7 +326,7 @@ impl Fault {
     pub fn is_instant(&self) -> bool {
         matches!(
             self,
-            Self::Detach | Self::Attach(_) | Self::Change(_) | Self::Rotate
+            Self::Detach | Self::Attach(_) | Self::Change(_) | Self::Rotate | Self::ForgetTokens
         )
     }
 
@@ -591,6 +595,7 @@ enum FaultKind {
     Attach,
     Change,
     Rotate,
+    ForgetTokens,
 }
 
 impl FaultKind {
@@ -606,6 +611,7 @@ impl FaultKind {
             Fault::Attach(_) => Self::Attach,
             Fault::Change(_) => Self::Change,
             Fault::Rotate => Self::Rotate,
+            Fault::ForgetTokens => Self::ForgetTokens,
         }
     }
 
@@ -621,6 +627,7 @@ impl FaultKind {
             Self::Attach => "attach",
             Self::Change => "change",
             Self::Rotate => "rotate",
+            Self::ForgetTokens => "forget-tokens",
         }
     }
 
@@ -633,7 +640,7 @@ impl FaultKind {
             Self::Throttle => &["per_second"],
             Self::Expired => &["by"],
             Self::Attach | Self::Change => &["role"],
-            Self::NotRotated | Self::Detach | Self::Rotate => &[],
+            Self::NotRotated | Self::Detach | Self::Rotate | Self::ForgetTokens => &[],
         }
     }
 }
@@ -754,6 +761,7 @@ impl TryFrom<RawEvent> for Event {
             FaultKind::Attach => Fault::Attach(role(raw.role)?),
             FaultKind::Change => Fault::Change(role(raw.role)?),
             FaultKind::Rotate => Fault::Rotate,
+            FaultKind::ForgetTokens => Fault::ForgetTokens,
         };
         let event = Self {
             at: raw.at.0,

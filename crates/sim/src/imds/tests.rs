@@ -843,6 +843,22 @@ fn instants_apply_even_when_nobody_asked_at_the_time() {
     assert!(imds.record_use(at(100.0), &key_of(&first)).unwrap().revoked);
 }
 
+#[test]
+fn forgotten_tokens_get_401_until_the_client_asks_for_a_new_one() {
+    let mut imds = with_scenario("[[event]]\nat = 30\nfault = \"forget-tokens\"\n");
+    let old = token(&mut imds, start());
+    assert_eq!(imds.handle(at(29.0), &get(CREDS, &old)).status(), Some(200));
+    // The token's TTL is six hours, but IMDS has forgotten it (as if it had expired).
+    assert_eq!(imds.handle(at(31.0), &get(CREDS, &old)).status(), Some(401));
+    let new = token(&mut imds, at(31.0));
+    assert_eq!(imds.handle(at(31.0), &get(CREDS, &new)).status(), Some(200));
+    assert!(
+        Scenario::from_toml_str("[[event]]\nat = 1\nfault = \"forget-tokens\"\nrole = \"x\"\n")
+            .is_err(),
+        "no field applies to forget-tokens"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // The audit and control endpoints.
 
