@@ -150,6 +150,16 @@ pub(crate) fn run(
                 });
             }
             let handle = sim.handle();
+            // A line is judged when it is read, against the simulator's truth at that moment.
+            let judged = |at, text: &str| {
+                judge(
+                    &handle,
+                    since(at),
+                    text,
+                    start_unix_ms,
+                    since(clock.now().mono),
+                )
+            };
             loop {
                 let elapsed = clock.now().mono.saturating_duration_since(start);
                 if elapsed >= length {
@@ -158,13 +168,7 @@ pub(crate) fn run(
                 let wait = (length - elapsed).min(Duration::from_millis(200));
                 match rx.recv_timeout(wait) {
                     Ok(Read_::Line(at, text)) => {
-                        lines.push(judge(
-                            &handle,
-                            since(at),
-                            &text,
-                            start_unix_ms,
-                            since(clock.now().mono),
-                        ));
+                        lines.push(judged(at, &text));
                     }
                     Ok(Read_::Eof) | Err(mpsc::RecvTimeoutError::Disconnected) => {
                         // stdout closed: wait for the exit below (without spinning).
@@ -179,13 +183,7 @@ pub(crate) fn run(
                     while let Ok(Read_::Line(at, text)) =
                         rx.recv_timeout(Duration::from_millis(300))
                     {
-                        lines.push(judge(
-                            &handle,
-                            since(at),
-                            &text,
-                            start_unix_ms,
-                            since(clock.now().mono),
-                        ));
+                        lines.push(judged(at, &text));
                     }
                     client.early_exit = Some((describe(status), since(clock.now().mono)));
                     break;
