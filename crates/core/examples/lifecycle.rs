@@ -24,18 +24,24 @@
 //! ```
 //!
 //! It reads no clock, never sleeps and opens no socket: the core is sans-IO, so the example owns
-//! the time (a [`Now`] it moves forward by hand) and plays IMDS itself ([`FakeImds`], a script).
-//! The whole day runs in milliseconds and prints the same timeline every time.
+//! the time (a [`Now`] it moves forward by hand) and plays IMDS itself. It does both with the
+//! same world the property tests and the liveness checks run in,
+//! [`credcycle_core::testing::world`]: an [`ImdsModel`](credcycle_core::testing::world::ImdsModel) that holds one current set and
+//! re-serves it until it rotates, as EC2 does, and the [`Harness`] that drives the real
+//! [`credcycle_core::Machine`] and checks every input and every hand-out with the invariants'
+//! oracle. The story only says what happens in the world (IMDS goes down, the role changes);
+//! the whole day runs in milliseconds and prints the same timeline every time.
 //!
 //! ## The drive loop
 //!
-//! Everything goes through [`Day::send`], which follows the contract of `Machine`:
+//! Everything goes through the harness, which follows the contract of `Machine`:
 //!
-//! 1. feed one input with the current time: `machine.handle_input(now, input)`;
-//! 2. drain `machine.poll_action()`: print the events, and answer the request (there is at most
-//!    one) with the reply input carrying the same id;
+//! 1. feed one input with the current time (`Harness::input`, which calls
+//!    `machine.handle_input(now, input)`);
+//! 2. drain `machine.poll_action()`: the example prints the events, and answers the request
+//!    (there is at most one) with the reply input carrying the same id (`Harness::answer`);
 //! 3. to let time pass, jump the clock to `machine.poll_timeout()` and feed `Input::Tick`
-//!    ([`Day::wake`]); a real program would sleep until then.
+//!    (`Harness::wake_up`); a real program would sleep until then.
 //!
 //! A caller that wants credentials sends `Input::Demand`, then reads `machine.credentials(now)`:
 //! either a hand-out that passed the expiry check at `now`, or a `Refusal` saying why not.
@@ -51,19 +57,20 @@
 //! are shortened: `...` stands for `/latest/meta-data`). The monotonic time is printed the way
 //! the core prints it (`t+` seconds since boot), so that the times inside refusals can be found
 //! in the timeline. `caller` lines are hand-outs and refusals; `(folded)` lines stand for a run
-//! of retries that would not fit on a screen, with the shortest and longest backoff delay. At the end, the example checks on its own clock that no hand-out had less
-//! than 60 s of validity left (INV-1) and that no dropped set was handed out again (INV-2), and
-//! exits non-zero if either ever happened.
+//! of retries that would not fit on a screen, with the shortest and longest backoff delay. The
+//! oracle checks every step as it happens (no hand-out with less than 60 s of validity left,
+//! INV-1; no dropped set handed out again, INV-2; the retry schedule, INV-4; ...): the example
+//! stops and exits non-zero at the first violation.
 
 use core::time::Duration;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::error::Error;
 use std::process::ExitCode;
 
+use credcycle_core::testing::world::{Answer, Harness, HarnessConfig};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, DropReason, Event, ImdsFailure, Input, Machine, MonoTime,
-    Now, Policy, Refusal, RequestId, RoleName, Rule, SecretAccessKey, SessionToken, StateKind,
-    WallTime,
+    Action, DropReason, Event, ImdsFailure, Input, Machine, MonoTime, Now, Policy, Refusal,
+    Request, RoleName, Rule, StateKind, WallTime,
 };
 
 type Res<T = ()> = Result<T, Box<dyn Error>>;
@@ -76,8 +83,6 @@ const LIFETIME: Duration = Duration::from_secs(6 * 3600);
 const ROTATE_BEFORE: Duration = Duration::from_secs(5 * 60);
 /// How long our pretend HTTP client waits for IMDS before giving up (the SDKs' default).
 const HTTP_TIMEOUT: Duration = Duration::from_secs(1);
-/// The least validity a hand-out must have (the default expiry margin), checked independently.
-const MARGIN: Duration = Duration::from_secs(60);
 /// A bound on wake-ups in one call, so that a bug cannot loop forever.
 const MAX_WAKES: usize = 10_000;
 /// Width of the time columns, so that notes line up with the state column.
@@ -99,8 +104,14 @@ fn run() -> Res<bool> {
     let web = RoleName::new("web-server")?;
     let web_v2 = RoleName::new("web-server-v2")?;
     // The seed drives the jitter of refreshes and retries: the same seed, the same day.
-    let machine = Machine::new(Policy::default(), 2026);
-    let mut day = Day::new(machine, FakeImds::new(Some(web.clone())));
+    let mut day = Day::new(HarnessConfig {
+        policy: Policy::default(),
+        seed: 2026,
+        lifetime: LIFETIME,
+        rotate_before: ROTATE_BEFORE,
+        start: BOOT,
+    });
+    day.h.imds.attach_role(web.clone());
     day.header();
     attach(&mut day)?;
     serve(&mut day)?;
@@ -133,16 +144,17 @@ fn serve(day: &mut Day) -> Res {
 /// The refresh starts well before the usable deadline (Expiration minus the margin). An answer
 /// with the same set is "not rotated yet": retried on the backoff schedule, never at once.
 fn refresh_ahead(day: &mut Day) -> Res {
-    let refresh = day.machine.poll_timeout().ok_or("no refresh scheduled")?;
+    let refresh = day.h.machine.poll_timeout().ok_or("no refresh scheduled")?;
     let usable = day.usable_until().ok_or("no credentials held")?;
     // Real EC2 only promises a new set 5 minutes before expiry; this script rotates sooner.
-    day.imds.rotate_at = wall_of(refresh).saturating_add(Duration::from_secs(3));
+    let rotate_at = wall_of(refresh).saturating_add(Duration::from_secs(3));
+    day.h.imds.schedule_rotation(rotate_at);
     day.chapter(&format!(
         "3. refresh ahead, {} before the usable deadline; in this script IMDS rotates at {}",
         dur(usable.saturating_duration_since(refresh)),
-        hms(day.imds.rotate_at),
+        hms(rotate_at),
     ));
-    let generation = day.machine.state().generation;
+    let generation = day.h.machine.state().generation;
     day.wake_until("a new set", |m| m.state().generation > generation)?;
     day.demand()
 }
@@ -153,7 +165,7 @@ fn refresh_ahead(day: &mut Day) -> Res {
 fn outage(day: &mut Day) -> Res {
     day.chapter("4. outage: from 15:00 every IMDS request times out or answers HTTP 500");
     day.run_until(at(0, 15, 0))?;
-    day.imds.down = true;
+    day.down = true;
     day.wake_until("a failed refresh", |m| m.kind() == StateKind::BackingOff)?;
     day.wake()?;
     day.wake()?;
@@ -175,12 +187,12 @@ fn outage(day: &mut Day) -> Res {
 /// LIVE-1: once IMDS answers again, credentials follow within the refusing cap.
 fn recovery(day: &mut Day) -> Res {
     day.chapter("5. recovery: at 17:00 IMDS answers again");
-    day.imds.down = false;
-    let healed = day.now.mono;
+    day.down = false;
+    let healed = day.h.now.mono;
     day.wake_until("credentials", |m| m.kind() == StateKind::Fresh)?;
     day.note(&format!(
         "usable credentials {} after IMDS came back (LIVE-1)",
-        dur(day.now.mono.saturating_duration_since(healed))
+        dur(day.h.now.mono.saturating_duration_since(healed))
     ));
     day.demand()
 }
@@ -190,7 +202,7 @@ fn recovery(day: &mut Day) -> Res {
 fn role_change(day: &mut Day, new_role: RoleName) -> Res {
     day.chapter("6. role change: at 18:00 the profile is replaced; its role is \"web-server-v2\"");
     day.run_until(at(0, 18, 0))?;
-    day.imds.role = Some(new_role);
+    day.h.imds.attach_role(new_role);
     day.demand()?;
     day.note("the machine cannot know yet: it learns of the change at its next request");
     day.wake_until("the role gone", |m| m.state().role.is_none())?;
@@ -204,7 +216,7 @@ fn role_change(day: &mut Day, new_role: RoleName) -> Res {
 fn detach(day: &mut Day) -> Res {
     day.chapter("7. detach: at 01:00 the instance profile is removed");
     day.run_until(at(1, 1, 0))?;
-    day.imds.role = None;
+    day.h.imds.detach();
     day.wake_until("detached", |m| m.kind() == StateKind::Detached)?;
     day.demand()?;
     day.fold();
@@ -213,7 +225,7 @@ fn detach(day: &mut Day) -> Res {
 
 fn reattach(day: &mut Day, role: RoleName) -> Res {
     day.chapter("8. re-attach: an instance profile with the role \"web-server\" is associated");
-    day.imds.role = Some(role);
+    day.h.imds.attach_role(role);
     day.wake_until("credentials", |m| m.kind() == StateKind::Fresh)?;
     day.demand()
 }
@@ -224,7 +236,7 @@ fn shutdown(day: &mut Day) -> Res {
     day.run_for(Duration::from_secs(60))?;
     day.send(Input::Shutdown, None)?;
     day.demand()?;
-    day.note(&format!("poll_timeout: {:?}", day.machine.poll_timeout()));
+    day.note(&format!("poll_timeout: {:?}", day.h.machine.poll_timeout()));
     Ok(())
 }
 
@@ -240,195 +252,15 @@ fn at(days: u64, hour: u64, minute: u64) -> MonoTime {
     MonoTime::from_millis(since_boot_day.saturating_sub(6 * 3600 * 1000))
 }
 
-// ---- the scripted IMDS ----
-
-/// What the machine asked IMDS for.
-enum Ask {
-    /// `GET .../iam/security-credentials/`: which role is attached?
-    Role,
-    /// `GET .../iam/security-credentials/<role>`: that role's credentials.
-    Credentials(RoleName),
-}
-
-impl Ask {
-    fn path(&self) -> String {
-        match self {
-            Self::Role => ".../iam/security-credentials/".to_owned(),
-            Self::Credentials(role) => format!(".../iam/security-credentials/{role}"),
-        }
-    }
-
-    /// The reply input saying that this request failed.
-    fn failed(&self, id: RequestId, failure: ImdsFailure) -> Input {
-        match self {
-            Self::Role => Input::RoleReply {
-                id,
-                result: Err(failure),
-            },
-            Self::Credentials(_) => Input::CredentialsReply {
-                id,
-                result: Err(failure),
-            },
-        }
+/// The path of what the machine asked IMDS for (`...` stands for `/latest/meta-data`).
+fn path(request: &Request) -> String {
+    match request {
+        Request::DiscoverRole => ".../iam/security-credentials/".to_owned(),
+        Request::FetchCredentials(role) => format!(".../iam/security-credentials/{role}"),
     }
 }
 
-/// IMDS's answer: the reply input for the machine, a note for the timeline, and how long it
-/// took to come.
-struct Answer {
-    reply: Input,
-    note: String,
-    latency: Duration,
-}
-
-/// One set of credentials IMDS publishes for a role.
-#[derive(Clone)]
-struct Issued {
-    role: RoleName,
-    serial: u32,
-    expiration: WallTime,
-}
-
-impl Issued {
-    fn access_key_id(&self) -> String {
-        format!("ASIAEXAMPLE{:05}", self.serial)
-    }
-
-    /// The credentials as IMDS's JSON would give them (the secrets are fake).
-    fn credentials(&self) -> Credentials {
-        Credentials::new(
-            AccessKeyId::new(self.access_key_id()),
-            SecretAccessKey::new(format!("fake-secret-{}", self.serial)),
-            SessionToken::new(format!("fake-token-{}", self.serial)),
-            self.expiration,
-        )
-    }
-}
-
-/// A scripted stand-in for the Instance Metadata Service. The story changes its fields:
-/// which role the instance profile has, whether IMDS is down, and when it rotates.
-struct FakeImds {
-    /// The role of the attached instance profile; `None`: no profile (the listing answers 404).
-    role: Option<RoleName>,
-    /// While set, every request fails: odd ones time out, even ones answer HTTP 500.
-    down: bool,
-    /// The set IMDS serves now.
-    current: Option<Issued>,
-    /// From this time on, IMDS serves a new set.
-    rotate_at: WallTime,
-    serial: u32,
-    listings: u32,
-    fetches: u32,
-    errors: u32,
-    not_rotated: u32,
-}
-
-impl FakeImds {
-    fn new(role: Option<RoleName>) -> Self {
-        Self {
-            role,
-            down: false,
-            current: None,
-            rotate_at: BOOT,
-            serial: 0,
-            listings: 0,
-            fetches: 0,
-            errors: 0,
-            not_rotated: 0,
-        }
-    }
-
-    fn requests(&self) -> u32 {
-        self.listings + self.fetches
-    }
-
-    /// Answers one request, as IMDS would at wall time `now`.
-    fn answer(&mut self, id: RequestId, ask: &Ask, now: WallTime) -> Answer {
-        match ask {
-            Ask::Role => self.listings += 1,
-            Ask::Credentials(_) => self.fetches += 1,
-        }
-        if self.down {
-            self.errors += 1;
-            let (failure, note, latency) = if self.requests() % 2 == 1 {
-                let note = format!("<- no answer within {}", dur(HTTP_TIMEOUT));
-                (ImdsFailure::Timeout, note, HTTP_TIMEOUT)
-            } else {
-                let note = "<- HTTP 500".to_owned();
-                (ImdsFailure::HttpStatus(500), note, Duration::ZERO)
-            };
-            let reply = ask.failed(id, failure);
-            return Answer {
-                reply,
-                note,
-                latency,
-            };
-        }
-        let (reply, note) = match ask {
-            Ask::Role => self.list_role(id),
-            Ask::Credentials(role) => self.fetch(id, role, now),
-        };
-        Answer {
-            reply,
-            note,
-            latency: Duration::ZERO,
-        }
-    }
-
-    /// The role listing: the profile's role, or 404 when no instance profile is attached.
-    fn list_role(&mut self, id: RequestId) -> (Input, String) {
-        let Some(role) = self.role.clone() else {
-            self.errors += 1;
-            let reply = Ask::Role.failed(id, ImdsFailure::NoInstanceProfile);
-            return (reply, "<- 404: no instance profile".to_owned());
-        };
-        let note = format!("<- 200 \"{role}\"");
-        (
-            Input::RoleReply {
-                id,
-                result: Ok(role),
-            },
-            note,
-        )
-    }
-
-    /// A role's credentials: the current set, or a new one once IMDS has rotated; 404 for a
-    /// role that is not the profile's.
-    fn fetch(&mut self, id: RequestId, role: &RoleName, now: WallTime) -> (Input, String) {
-        if self.role.as_ref() != Some(role) {
-            self.errors += 1;
-            let reply = Ask::Credentials(role.clone()).failed(id, ImdsFailure::RoleNotFound);
-            return (reply, "<- 404: no such role".to_owned());
-        }
-        let (set, note) = match self.current.take() {
-            Some(set) if set.role == *role && now < self.rotate_at => {
-                self.not_rotated += 1;
-                let note = format!("<- 200 {} again: not rotated yet", set.access_key_id());
-                (set, note)
-            }
-            _ => {
-                self.serial += 1;
-                let set = Issued {
-                    role: role.clone(),
-                    serial: self.serial,
-                    expiration: now.saturating_add(LIFETIME),
-                };
-                self.rotate_at = set.expiration.saturating_sub(ROTATE_BEFORE);
-                let note = format!(
-                    "<- 200 {}, expires {}",
-                    set.access_key_id(),
-                    hms(set.expiration)
-                );
-                (set, note)
-            }
-        };
-        let result = Ok(set.credentials());
-        self.current = Some(set);
-        (Input::CredentialsReply { id, result }, note)
-    }
-}
-
-// ---- the driver: the machine, the clock, the fake IMDS, and the timeline ----
+// ---- the driver: the world's harness, and the timeline ----
 
 /// Attempts hidden from the timeline while folding, so that a long outage fits on a screen.
 #[derive(Default)]
@@ -438,11 +270,28 @@ struct Fold {
     max_gap: Option<Duration>,
 }
 
-/// The example's world: the machine, the clock, the fake IMDS, and what the timeline saw.
+/// What IMDS was asked, and how it answered.
+#[derive(Default)]
+struct ImdsCounts {
+    listings: u32,
+    fetches: u32,
+    errors: u32,
+    not_rotated: u32,
+}
+
+impl ImdsCounts {
+    fn requests(&self) -> u32 {
+        self.listings + self.fetches
+    }
+}
+
+/// The example's world: the harness (machine, clocks, IMDS, oracle), what the story says of
+/// IMDS, and what the timeline saw.
 struct Day {
-    machine: Machine,
-    now: Now,
-    imds: FakeImds,
+    h: Harness,
+    /// While set, every IMDS request fails: odd ones time out, even ones answer HTTP 500.
+    down: bool,
+    imds: ImdsCounts,
     folding: bool,
     fold: Fold,
     /// When the last reply came in: a retry's gap, that is its backoff delay, counts from it.
@@ -450,100 +299,153 @@ struct Day {
     handouts: u32,
     least_left: Option<Duration>,
     refusals: BTreeMap<&'static str, u32>,
-    dropped: BTreeSet<AccessKeyId>,
-    violations: Vec<String>,
 }
 
 impl Day {
-    fn new(machine: Machine, imds: FakeImds) -> Self {
+    fn new(config: HarnessConfig) -> Self {
+        let mut h = Harness::new(config);
+        // The story counts the monotonic clock from boot.
+        h.now = Now::new(MonoTime::ZERO, BOOT);
         Self {
-            machine,
-            now: Now::new(MonoTime::ZERO, BOOT),
-            imds,
+            h,
+            down: false,
+            imds: ImdsCounts::default(),
             folding: false,
             fold: Fold::default(),
             last_reply: None,
             handouts: 0,
             least_left: None,
             refusals: BTreeMap::new(),
-            dropped: BTreeSet::new(),
-            violations: Vec::new(),
         }
     }
 
     // ---- driving the machine ----
 
     /// Feeds one input, prints what changed, and answers the request it made, if any.
-    /// `answer` describes the input when it is IMDS's reply.
-    fn send(&mut self, input: Input, answer: Option<String>) -> Res<Rule> {
-        let from = self.machine.kind();
-        let rule = self.machine.handle_input(self.now, input)?;
-        let to = self.machine.kind();
-        let mut detail: Vec<String> = answer.into_iter().collect();
-        let mut request = None;
-        while let Some(action) = self.machine.poll_action() {
-            let asked = match action {
-                Action::Notify(event) => {
-                    detail.extend(self.describe(&event));
-                    continue;
-                }
-                Action::DiscoverRole { id } => (id, Ask::Role),
-                Action::FetchCredentials { id, role } => (id, Ask::Credentials(role)),
-            };
-            if request.replace(asked).is_some() {
-                return Err("two requests at once: INV-3 (single flight) is broken".into());
+    /// `note` describes the input when it is IMDS's reply.
+    fn send(&mut self, input: Input, note: Option<String>) -> Res<Rule> {
+        let from = self.h.machine.kind();
+        self.h.input(input)?;
+        self.show(from, note)
+    }
+
+    /// Prints what the last input changed (from state `from`), and answers the request it
+    /// made, if any.
+    fn show(&mut self, from: StateKind, note: Option<String>) -> Res<Rule> {
+        let rule = self
+            .h
+            .trace
+            .last()
+            .map(|row| row.rule)
+            .ok_or("no input yet")?;
+        let to = self.h.machine.kind();
+        let mut detail: Vec<String> = note.into_iter().collect();
+        for action in std::mem::take(&mut self.h.actions) {
+            if let Action::Notify(event) = action {
+                detail.extend(self.describe(&event));
             }
         }
-        if let Some((_, ask)) = &request {
-            detail.push(format!("GET {}", ask.path()));
+        let request = self.h.pending().cloned();
+        if let Some(request) = &request {
+            detail.push(format!("GET {}", path(request)));
             self.count_request();
         }
         if from != to || !detail.is_empty() {
             self.state_line(from, to, rule, &detail.join("; "));
         }
-        if let Some((id, ask)) = request {
-            let answer = self.imds.answer(id, &ask, self.now.wall);
-            self.now = self.now.advance(answer.latency);
-            self.last_reply = Some(self.now.mono);
-            self.send(answer.reply, Some(answer.note))?;
+        if let Some(request) = request {
+            self.answer(&request)?;
         }
         Ok(rule)
     }
 
+    /// IMDS answers the outstanding request: with failures while it is down, else as a
+    /// healthy IMDS does (the current set, again until it rotates).
+    fn answer(&mut self, request: &Request) -> Res<Rule> {
+        match request {
+            Request::DiscoverRole => self.imds.listings += 1,
+            Request::FetchCredentials(_) => self.imds.fetches += 1,
+        }
+        let from = self.h.machine.kind();
+        let note = if self.down {
+            self.imds.errors += 1;
+            if self.imds.requests() % 2 == 1 {
+                self.h.advance(HTTP_TIMEOUT)?;
+                self.h.answer(&Answer::Fail(ImdsFailure::Timeout))?;
+                format!("<- no answer within {}", dur(HTTP_TIMEOUT))
+            } else {
+                self.h.answer(&Answer::Fail(ImdsFailure::HttpStatus(500)))?;
+                "<- HTTP 500".to_owned()
+            }
+        } else {
+            self.healthy_answer(request)?
+        };
+        self.last_reply = Some(self.h.now.mono);
+        self.show(from, Some(note))
+    }
+
+    /// A healthy IMDS's answer, and how the timeline says it.
+    fn healthy_answer(&mut self, request: &Request) -> Res<String> {
+        let attached = self.h.imds.attached.clone();
+        let before = self.h.imds.current().map(|c| c.access_key_id.clone());
+        self.h.answer(&Answer::Healthy)?;
+        let note = match (request, attached) {
+            (_, None) => "<- 404: no instance profile".to_owned(),
+            (Request::DiscoverRole, Some(role)) => return Ok(format!("<- 200 \"{role}\"")),
+            (Request::FetchCredentials(asked), Some(role)) if *asked != role => {
+                "<- 404: no such role".to_owned()
+            }
+            (Request::FetchCredentials(_), Some(_)) => {
+                let set = self.h.imds.current().ok_or("IMDS served no set")?;
+                if before.as_ref() == Some(&set.access_key_id) {
+                    self.imds.not_rotated += 1;
+                    return Ok(format!(
+                        "<- 200 {} again: not rotated yet",
+                        set.access_key_id
+                    ));
+                }
+                return Ok(format!(
+                    "<- 200 {}, expires {}",
+                    set.access_key_id,
+                    hms(set.expiration)
+                ));
+            }
+        };
+        self.imds.errors += 1;
+        Ok(note)
+    }
+
     /// Sleeps until the machine's next deadline, then ticks.
     fn wake(&mut self) -> Res<Rule> {
-        let at = self
-            .machine
-            .poll_timeout()
-            .ok_or("the machine has no deadline")?;
-        self.advance_to(at);
-        self.send(Input::Tick, None)
+        if self.h.machine.poll_timeout().is_none() {
+            return Err("the machine has no deadline".into());
+        }
+        let from = self.h.machine.kind();
+        self.h.wake_up()?;
+        self.show(from, None)
     }
 
     /// Wakes the machine at every deadline up to `end`, then moves the clock to `end`.
     fn run_until(&mut self, end: MonoTime) -> Res {
         for _ in 0..MAX_WAKES {
-            match self.machine.poll_timeout() {
+            match self.h.machine.poll_timeout() {
                 Some(at) if at <= end => {
                     self.wake()?;
                 }
-                _ => {
-                    self.advance_to(end);
-                    return Ok(());
-                }
+                _ => return self.advance_to(end),
             }
         }
         Err("too many wake-ups".into())
     }
 
     fn run_for(&mut self, d: Duration) -> Res {
-        self.run_until(self.now.mono.saturating_add(d))
+        self.run_until(self.h.now.mono.saturating_add(d))
     }
 
     /// Wakes the machine at its deadlines until `done` holds.
     fn wake_until(&mut self, what: &str, done: impl Fn(&Machine) -> bool) -> Res {
         for _ in 0..MAX_WAKES {
-            if done(&self.machine) {
+            if done(&self.h.machine) {
                 return Ok(());
             }
             self.wake()?;
@@ -551,29 +453,32 @@ impl Day {
         Err(format!("never reached: {what}").into())
     }
 
-    fn advance_to(&mut self, t: MonoTime) {
-        self.now = self.now.advance(t.saturating_duration_since(self.now.mono));
+    /// Moves both clocks to `t` (the oracle checks a hand-out on the way).
+    fn advance_to(&mut self, t: MonoTime) -> Res {
+        Ok(self
+            .h
+            .advance(t.saturating_duration_since(self.h.now.mono))?)
     }
 
     // ---- callers ----
 
-    /// One caller wants credentials: a demand, then the INV-1-checked answer.
+    /// One caller wants credentials: a demand, then the hand-out, checked by the oracle.
     fn demand(&mut self) -> Res {
-        let first = (self.machine.kind() == StateKind::Idle).then(|| "first demand".to_owned());
+        let first = (self.h.machine.kind() == StateKind::Idle).then(|| "first demand".to_owned());
         self.send(Input::Demand, first)?;
-        match self.machine.credentials(self.now) {
-            Ok(handout) => {
-                let creds = handout.credentials();
-                let key = creds.access_key_id().clone();
-                let left = creds.expiration().saturating_duration_since(self.now.wall);
-                self.check_handout(&key, left);
-                let kind = self.machine.kind();
-                self.caller_line(&format!("gets {key}, {} left ({kind})", dur(left)));
-            }
-            Err(refusal) => {
-                *self.refusals.entry(refusal_label(&refusal)).or_default() += 1;
-                self.caller_line(&format!("refused: {refusal}"));
-            }
+        if let Some(handout) = self.h.probe()? {
+            let creds = handout.credentials();
+            let key = creds.access_key_id().clone();
+            let left = creds
+                .expiration()
+                .saturating_duration_since(self.h.now.wall);
+            self.handouts += 1;
+            self.least_left = Some(self.least_left.map_or(left, |l| l.min(left)));
+            let kind = self.h.machine.kind();
+            self.caller_line(&format!("gets {key}, {} left ({kind})", dur(left)));
+        } else if let Err(refusal) = self.h.machine.credentials(self.h.now) {
+            *self.refusals.entry(refusal_label(&refusal)).or_default() += 1;
+            self.caller_line(&format!("refused: {refusal}"));
         }
         Ok(())
     }
@@ -585,7 +490,7 @@ impl Day {
         for _ in 0..n {
             self.demand()?;
         }
-        let kind = self.machine.kind();
+        let kind = self.h.machine.kind();
         let requests = self.imds.requests() - before;
         self.note(&format!(
             "{n} demands while {kind}: {requests} IMDS requests (INV-4)"
@@ -593,28 +498,12 @@ impl Day {
         Ok(())
     }
 
-    /// The independent checks of a hand-out, on the example's own clock.
-    fn check_handout(&mut self, key: &AccessKeyId, left: Duration) {
-        self.handouts += 1;
-        self.least_left = Some(self.least_left.map_or(left, |l| l.min(left)));
-        if left < MARGIN {
-            let at = self.now.wall;
-            self.violations.push(format!(
-                "INV-1: {key} handed out at {at} with {left:?} left"
-            ));
-        }
-        if self.dropped.contains(key) {
-            self.violations
-                .push(format!("INV-2: {key} handed out after it was dropped"));
-        }
-    }
-
     // ---- reading the machine ----
 
     /// The monotonic instant from which the held credentials are no longer served.
     fn usable_until(&self) -> Option<MonoTime> {
-        let held = self.machine.state().held.as_ref()?;
-        Some(held.usable_until(self.machine.policy()))
+        let held = self.h.machine.state().held.as_ref()?;
+        Some(held.usable_until(self.h.machine.policy()))
     }
 
     /// A short text for an event, or `None` when the line already says it.
@@ -627,18 +516,15 @@ impl Day {
             Event::Dropped {
                 access_key_id,
                 reason,
-            } => {
-                self.dropped.insert(access_key_id.clone());
-                Some(format!(
-                    "dropped {access_key_id} ({})",
-                    drop_reason(*reason)
-                ))
-            }
+            } => Some(format!(
+                "dropped {access_key_id} ({})",
+                drop_reason(*reason)
+            )),
             Event::AttemptFailed {
                 failures, retry_at, ..
             } => Some(format!(
                 "failure #{failures}, retry in {}",
-                dur(retry_at.saturating_duration_since(self.now.mono))
+                dur(retry_at.saturating_duration_since(self.h.now.mono))
             )),
         }
     }
@@ -646,9 +532,9 @@ impl Day {
     // ---- the timeline ----
 
     fn header(&self) {
-        let p = self.machine.policy();
+        let p = self.h.machine.policy();
         println!(
-            "credcycle: one day of an EC2 instance's credentials (manual clock, scripted IMDS)"
+            "credcycle: one day of an EC2 instance's credentials (manual clock, simulated IMDS)"
         );
         println!(
             "boot {BOOT}; expiry margin {}; backoff from {}, capped at {} while serving, {} while refusing",
@@ -668,7 +554,11 @@ impl Day {
     }
 
     fn stamp(&self) -> String {
-        format!("{}  {:>12}", hms(self.now.wall), self.now.mono.to_string())
+        format!(
+            "{}  {:>12}",
+            hms(self.h.now.wall),
+            self.h.now.mono.to_string()
+        )
     }
 
     fn state_line(&mut self, from: StateKind, to: StateKind, rule: Rule, detail: &str) {
@@ -717,7 +607,7 @@ impl Day {
     fn count_request(&mut self) {
         let gap = self
             .last_reply
-            .map(|t| self.now.mono.saturating_duration_since(t));
+            .map(|t| self.h.now.mono.saturating_duration_since(t));
         if self.folding {
             let fold = &mut self.fold;
             fold.attempts += 1;
@@ -775,19 +665,23 @@ impl Day {
             imds.errors,
             imds.not_rotated,
         );
-        let stats = self.machine.stats();
+        let stats = self.h.machine.stats();
         println!(
             "machine     {:>3}  inputs, {} stale replies",
             stats.inputs, stats.stale_replies
         );
-        for v in &self.violations {
-            println!("VIOLATION   {v}");
+        for edge in &self.h.unexpected_edges {
+            println!("VIOLATION   an edge the transition table lacks: {edge:?}");
         }
-        let ok = self.violations.is_empty();
+        let ok = self.h.unexpected_edges.is_empty();
         if ok {
             println!(
-                "checks      OK    every hand-out had at least {} left (INV-1); no dropped set came back (INV-2)",
-                dur(MARGIN)
+                "checks      OK    the oracle checked {} hand-outs and {} requests as they happened: \
+                 each hand-out had at least {} left (INV-1), no dropped set came back (INV-2), \
+                 the retry schedule held (INV-4)",
+                self.h.oracle.handouts,
+                self.h.oracle.requests,
+                dur(self.h.machine.policy().expiry_margin()),
             );
         }
         ok

@@ -28,6 +28,7 @@ use crate::input::InputKind;
 use crate::input::{ImdsFailure, Input, RequestId};
 use crate::machine::{Handout, Machine};
 use crate::oracle::{Books, Violation, check_structure};
+use crate::output::Action;
 use crate::policy::Policy;
 use crate::state::{Request, StateKind};
 use crate::step::Rule;
@@ -58,6 +59,8 @@ pub struct ImdsModel {
     current: Option<Issued>,
     /// The `Expiration` of the last set issued by rotation.
     last_rotation: Option<WallTime>,
+    /// A rotation a scenario scheduled, overriding the usual point (once).
+    scheduled: Option<WallTime>,
     sent: Vec<Issued>,
     issued: u64,
     roles: u64,
@@ -74,6 +77,7 @@ impl ImdsModel {
             attached: Some(role(0)),
             current: None,
             last_rotation: None,
+            scheduled: None,
             sent: Vec::new(),
             issued: 0,
             roles: 0,
@@ -146,13 +150,27 @@ impl ImdsModel {
         self.current = None;
     }
 
+    /// Schedules the next rotation at `at` (true time) instead of `rotate_before` the current
+    /// set's expiry: a scenario in which IMDS rotates earlier, or later than the client's
+    /// refresh window opens. It applies once; later rotations follow the usual schedule.
+    pub fn schedule_rotation(&mut self, at: WallTime) {
+        self.scheduled = Some(at);
+    }
+
     /// The set IMDS serves at `now` (true time): the current one, or a new one once the
-    /// current one is within `rotate_before` of its expiry.
+    /// current one is within `rotate_before` of its expiry (or a scheduled rotation is due).
     pub fn serve(&mut self, now: WallTime) -> Issued {
         match &self.current {
-            Some(c) if now < c.expiration.saturating_sub(self.rotate_before) => c.clone(),
+            Some(c) if now < self.rotation_point(c) => c.clone(),
             _ => self.rotate(now),
         }
+    }
+
+    /// When IMDS replaces `current`: at the scheduled rotation, if any, else `rotate_before`
+    /// its expiry.
+    fn rotation_point(&self, current: &Issued) -> WallTime {
+        self.scheduled
+            .unwrap_or_else(|| current.expiration.saturating_sub(self.rotate_before))
     }
 
     /// Issues a new set at `now` (true time), rotating early. A new set always expires later
@@ -164,6 +182,7 @@ impl ImdsModel {
             expiration = expiration.max(previous.saturating_add(Duration::from_secs(1)));
         }
         self.last_rotation = Some(expiration);
+        self.scheduled = None;
         let set = Issued {
             access_key_id: AccessKeyId::new(format!("ASIA{:012}", self.issued)),
             expiration,
@@ -352,6 +371,8 @@ pub struct Harness {
     pub unexpected_edges: BTreeSet<Edge>,
     /// Every input, with its rule and result.
     pub trace: Vec<TraceRow>,
+    /// What the machine asked for in answer to the last input (events and its request).
+    pub actions: Vec<Action>,
 }
 
 impl Harness {
@@ -370,6 +391,7 @@ impl Harness {
             edges: BTreeSet::new(),
             unexpected_edges: BTreeSet::new(),
             trace: Vec::new(),
+            actions: Vec::new(),
         }
     }
 
@@ -583,7 +605,9 @@ impl Harness {
             rule,
             self.machine.state(),
             &actions,
-        )?;
+        );
+        self.actions = actions;
+        let issued = issued?;
         if let Some((id, request)) = issued {
             self.oracle.requests += 1;
             self.issued_ids += 1;
