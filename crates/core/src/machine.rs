@@ -66,6 +66,8 @@ pub struct Machine {
     actions: VecDeque<Action>,
     payload: Option<Arc<Credentials>>,
     stats: Stats,
+    /// Every jitter draw, when fixed (test support, see `Machine::resume`); `None`: from `rng`.
+    fixed_jitter: Option<Jitter>,
 }
 
 /// Counters of inputs the machine ignored or refused.
@@ -92,6 +94,10 @@ pub enum UsageError {
         /// The time passed with the refused input.
         now: MonoTime,
     },
+    /// The credentials given to `Machine::resume` (the `world` feature) are not the held
+    /// set's.
+    #[error("the credentials given are not those of the held set")]
+    PayloadMismatch,
 }
 
 /// Credentials that passed the INV-1 check at [`checked_at`](Self::checked_at): a witness only
@@ -253,7 +259,46 @@ impl Machine {
             actions: VecDeque::new(),
             payload: None,
             stats: Stats::default(),
+            fixed_jitter: None,
         }
+    }
+
+    /// A machine that takes over in `state`: a state a model checker reached, run on from there
+    /// (test support, behind the `world` feature). `credentials` are the held set's, or `None`
+    /// when nothing is held; `jitter` fixes every jitter draw (the worst case of a bound, say),
+    /// `None` draws them from `seed`.
+    ///
+    /// # Errors
+    ///
+    /// [`UsageError::PayloadMismatch`] when `credentials` are not the held set's (another key
+    /// or `Expiration`, or a set given when none is held, or none when one is).
+    #[cfg(feature = "world")]
+    pub fn resume(
+        policy: Policy,
+        state: State,
+        credentials: Option<Credentials>,
+        seed: u64,
+        jitter: Option<Jitter>,
+    ) -> Result<Self, UsageError> {
+        let held = state
+            .held
+            .as_ref()
+            .map(|h| (&h.access_key_id, h.expiration));
+        let given = credentials
+            .as_ref()
+            .map(|c| (c.access_key_id(), c.expiration()));
+        if held != given {
+            return Err(UsageError::PayloadMismatch);
+        }
+        Ok(Self {
+            state,
+            policy,
+            rng: SplitMix64::new(seed),
+            actions: VecDeque::new(),
+            payload: credentials.map(Arc::new),
+            stats: Stats::default(),
+            fixed_jitter: jitter,
+        })
     }
 
     // ---- getters ----
@@ -341,7 +386,9 @@ impl Machine {
     /// the input is then ignored.
     pub fn handle_input(&mut self, now: Now, input: Input) -> Result<Rule, UsageError> {
         self.stats.inputs += 1;
-        let jitter = Jitter::from_raw(self.rng.next_u32());
+        let jitter = self
+            .fixed_jitter
+            .unwrap_or_else(|| Jitter::from_raw(self.rng.next_u32()));
         let t = step(&self.state, &input, now, jitter, &self.policy);
         match t.rule {
             Rule::ClockRegression => {

@@ -27,10 +27,10 @@ use crate::creds::{AccessKeyId, Credentials, RoleName, SecretAccessKey, SessionT
 use crate::input::InputKind;
 use crate::input::{ImdsFailure, Input, RequestId};
 use crate::machine::{Handout, Machine};
-use crate::oracle::{Books, Violation, check_structure};
+use crate::oracle::{Before, Books, Violation, check_structure};
 use crate::output::Action;
 use crate::policy::Policy;
-use crate::state::{Request, StateKind};
+use crate::state::{Phase, Request, State, StateKind};
 use crate::step::Rule;
 use crate::table::{self, Edge};
 use crate::time::{MonoTime, Now, WallTime};
@@ -365,12 +365,13 @@ pub struct Harness {
     issued_ids: u64,
     /// The oracle.
     pub oracle: Oracle,
-    /// Every edge taken.
+    /// Every edge taken (each one is in the transition table: [`check_step`] checks it).
     pub edges: BTreeSet<Edge>,
-    /// Edges taken that the transition table does not allow (should stay empty).
-    pub unexpected_edges: BTreeSet<Edge>,
-    /// Every input, with its rule and result.
+    /// Every input, with its rule and result (kept while [`record`](Self::record) is set).
     pub trace: Vec<TraceRow>,
+    /// Whether to keep the [`trace`](Self::trace) and the [`edges`](Self::edges): on by
+    /// default, off in a [resumed](Self::resume) harness (a model checker runs one per state).
+    pub record: bool,
     /// What the machine asked for in answer to the last input (events and its request).
     pub actions: Vec<Action>,
 }
@@ -389,8 +390,37 @@ impl Harness {
             issued_ids: 0,
             oracle: Oracle::default(),
             edges: BTreeSet::new(),
-            unexpected_edges: BTreeSet::new(),
             trace: Vec::new(),
+            record: true,
+            actions: Vec::new(),
+        }
+    }
+
+    /// A harness that takes over a run in the middle: `machine` in the state reached (see
+    /// [`Machine::resume`]), `imds` as it is, the client's clocks at `now` with its wall clock
+    /// `skew_ms` off the true one, and the oracle's `books` of the run so far (so that every
+    /// step from here on is checked as if the harness had seen the whole run). A request the
+    /// state says is outstanding is the one [`answer`](Self::answer) answers.
+    #[must_use]
+    pub fn resume(machine: Machine, imds: ImdsModel, now: Now, skew_ms: i64, books: Books) -> Self {
+        let pending = match &machine.state().phase {
+            Phase::Requesting { id, request, since } => Some((*id, request.clone(), *since)),
+            _ => None,
+        };
+        Self {
+            machine,
+            imds,
+            now,
+            skew_ms,
+            pending,
+            issued_ids: 0,
+            oracle: Oracle {
+                books,
+                ..Oracle::default()
+            },
+            edges: BTreeSet::new(),
+            trace: Vec::new(),
+            record: false,
             actions: Vec::new(),
         }
     }
@@ -581,44 +611,36 @@ impl Harness {
             to: after,
             rule,
         };
-        if !table::allows(&edge) {
-            // Recorded, not returned: an unexpected edge must not hide an invariant violation
-            // behind it. The transition-table tests assert this set stays empty.
-            self.unexpected_edges.insert(edge);
-        }
-        self.edges.insert(edge);
         let mut actions = Vec::new();
         while let Some(a) = self.machine.poll_action() {
             actions.push(a);
         }
-        self.trace.push(TraceRow {
-            now: self.now,
-            input: kind,
-            rule,
-            kind: after,
-            actions: actions.iter().map(|a| format!("{a:?}")).collect(),
-        });
-        let issued = self.oracle.books.after(
+        if self.record {
+            self.edges.insert(edge);
+            self.trace.push(TraceRow {
+                now: self.now,
+                input: kind,
+                rule,
+                kind: after,
+                actions: actions.iter().map(|a| format!("{a:?}")).collect(),
+            });
+        }
+        let issued = check_step(
+            &mut self.oracle.books,
             self.machine.policy(),
             self.now,
             noted,
-            rule,
+            edge,
             self.machine.state(),
             &actions,
         );
         self.actions = actions;
-        let issued = issued?;
-        if let Some((id, request)) = issued {
+        if let Some((id, request)) = issued? {
             self.oracle.requests += 1;
             self.issued_ids += 1;
             self.pending = Some((id, request, self.now.mono));
         }
-        check_structure(
-            self.machine.state(),
-            after,
-            self.machine.poll_timeout(),
-            self.now.mono,
-        )
+        Ok(())
     }
 
     /// Runs in healthy mode: the wall clock is corrected (the clocks agree again), every request
@@ -667,6 +689,22 @@ impl Harness {
         span: Duration,
         latency: Duration,
     ) -> Result<Duration, Violation> {
+        Ok(self
+            .run_healthy_until(span, latency, |_| false)?
+            .longest_gap)
+    }
+
+    /// [`run_healthy`](Self::run_healthy), stopping early once `done` holds after a step.
+    ///
+    /// # Errors
+    ///
+    /// A [`Violation`] seen on the way.
+    pub fn run_healthy_until(
+        &mut self,
+        span: Duration,
+        latency: Duration,
+        mut done: impl FnMut(&Self) -> bool,
+    ) -> Result<HealthyRun, Violation> {
         let end = self.now.mono.saturating_add(span);
         let mut gap = Gap::default();
         // A machine whose deadlines never move the clock would make a driver spin: fail rather
@@ -700,6 +738,9 @@ impl Harness {
                 self.input(Input::Tick)?;
             }
             self.note_gap(&mut gap)?;
+            if done(self) {
+                return Ok(gap.run(true));
+            }
             steps_at_this_instant = if self.now.mono == started {
                 steps_at_this_instant + 1
             } else {
@@ -718,7 +759,7 @@ impl Harness {
                 ));
             }
         }
-        Ok(gap.longest)
+        Ok(gap.run(false))
     }
 
     fn note_gap(&mut self, gap: &mut Gap) -> Result<(), Violation> {
@@ -731,6 +772,7 @@ impl Harness {
         }
         gap.served_once |= served;
         if let Some(start) = gap.start {
+            gap.first.get_or_insert(start);
             // A refusal seen at a single instant still counts as a gap of at least 1 ms.
             gap.longest = gap.longest.max(
                 now.saturating_duration_since(start)
@@ -745,5 +787,66 @@ impl Harness {
 struct Gap {
     served_once: bool,
     start: Option<MonoTime>,
+    first: Option<MonoTime>,
     longest: Duration,
+}
+
+impl Gap {
+    fn run(&self, done: bool) -> HealthyRun {
+        HealthyRun {
+            longest_gap: self.longest,
+            first_gap: self.first,
+            done,
+        }
+    }
+}
+
+/// How a [`Harness::run_healthy_until`] went.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HealthyRun {
+    /// The longest stretch without usable credentials after the first hand-out.
+    pub longest_gap: Duration,
+    /// When the first such stretch began, if there was one.
+    pub first_gap: Option<MonoTime>,
+    /// Whether the run stopped because its condition held (else its span ran out).
+    pub done: bool,
+}
+
+/// Checks one transition of the real machine after it happened: the oracle's books (every
+/// invariant a transition can break: INV-1..5), the new state's structure, and the transition
+/// table (the edge must be one of [`table::TABLE`]'s). `before` is what [`Books::before`] noted
+/// of the input before the machine saw it; `edge` says what happened. Returns the request the
+/// transition issued, if any.
+///
+/// Every driver checks its steps with this one function: the [`Harness`] (property tests,
+/// scenario tests, the example, the liveness checks) and the exhaustive model.
+///
+/// # Errors
+///
+/// The first [`Violation`] found; invariant violations come before a table violation, so that
+/// an edge missing from the table never hides one.
+pub fn check_step(
+    books: &mut Books,
+    policy: &Policy,
+    now: Now,
+    before: Before,
+    edge: Edge,
+    state: &State,
+    actions: &[Action],
+) -> Result<Option<(RequestId, Request)>, Violation> {
+    let issued = books.after(policy, now, before, edge.rule, state, actions)?;
+    check_structure(state, edge.to, state.next_deadline(policy), now.mono)?;
+    if !table::allows(&edge) {
+        return Err(Violation::new(
+            "TABLE",
+            format!(
+                "edge {} --{}/{}--> {} is not in credcycle_core::table::TABLE",
+                edge.from,
+                edge.input.name(),
+                edge.rule,
+                edge.to
+            ),
+        ));
+    }
+    Ok(issued)
 }
