@@ -27,11 +27,13 @@ use std::sync::{Arc, Mutex};
 
 use credcycle_core::oracle::{self, Books, Violation, signed as human_signed};
 use credcycle_core::table::Edge;
-use credcycle_core::testing::world::check_step;
+use credcycle_core::testing::world::{
+    Answer as Given, ImdsModel, Issued, check_step, credentials_for,
+};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, Event, Failure, ImdsFailure, Input, InputKind, Jitter,
-    MonoTime, Now, Phase, Policy, Request, RequestId, RoleName, Rule, SecretAccessKey, ServeMode,
-    SessionToken, State, StateKind, Transition, WallTime, step,
+    AccessKeyId, Action, Event, Failure, ImdsFailure, Input, InputKind, Jitter, MonoTime, Now,
+    Phase, Policy, Request, RequestId, RoleName, Rule, ServeMode, State, StateKind, Transition,
+    WallTime, step,
 };
 
 /// The monotonic clock's reading "now", in every world (far from zero, so that nothing the
@@ -64,15 +66,6 @@ fn unreachable_role() -> RoleName {
     RoleName::new("role").unwrap_or_else(|_| unreachable_role())
 }
 
-/// A set IMDS sent: its key id and `Expiration` (on the true wall clock, relative to now).
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Sent {
-    /// Its access key id.
-    pub key: AccessKeyId,
-    /// Its `Expiration`.
-    pub expiration: WallTime,
-}
-
 /// One state of the exhaustive search.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct World {
@@ -80,8 +73,11 @@ pub struct World {
     pub core: State,
     /// The client's wall clock minus the true one, in ms (within +-[`MAX_SKEW_MS`]).
     pub skew_ms: i64,
-    /// The last sets IMDS sent, oldest first (at most two): what a replay sends again.
-    pub sent: Vec<Sent>,
+    /// The environment: the realistic world's IMDS ([`ImdsModel`]), here answering whatever
+    /// the search chooses. It keeps the last two sets it sent (what a replay sends again);
+    /// everything else it would keep is erased after each step (see
+    /// [`ImdsModel::keep_only_replays`]).
+    pub imds: ImdsModel,
     /// The last request the machine made, until it is answered (it may have been abandoned).
     pub pending: Option<(RequestId, Request)>,
     /// The oracle's books.
@@ -259,7 +255,7 @@ impl Lifecycle {
         let mut w = World {
             core: State::new(self.pol(pinned)),
             skew_ms: 0,
-            sent: Vec::new(),
+            imds: ImdsModel::new(LONG_LIFETIME, Duration::from_secs(5 * 60)),
             pending: None,
             books: Books::default(),
             pinned,
@@ -333,10 +329,10 @@ impl Lifecycle {
             Request::DiscoverRole => vec![Answer::Role(false), Answer::Role(true)],
             Request::FetchCredentials(_) => {
                 let mut v = vec![Answer::Fresh, Answer::FreshShort];
-                if !w.sent.is_empty() {
+                if !w.imds.sent().is_empty() {
                     v.push(Answer::Same);
                 }
-                if w.sent.len() >= 2 {
+                if w.imds.sent().len() >= 2 {
                     v.push(Answer::Older);
                 }
                 v.extend([
@@ -414,13 +410,13 @@ impl Lifecycle {
                 // Never outstanding: ids are normalised so that the next one is NEXT_ID.
                 let id = RequestId(NEXT_ID + 7);
                 let input = if *creds {
-                    let set = Sent {
-                        key: fresh_key(w),
+                    let set = Issued {
+                        access_key_id: fresh_key(w),
                         expiration: WALL0.saturating_add(LONG_LIFETIME),
                     };
                     Input::CredentialsReply {
                         id,
-                        result: Ok(credentials(&set)),
+                        result: Ok(credentials_for(&set)),
                     }
                 } else {
                     Input::RoleReply {
@@ -468,78 +464,51 @@ impl Lifecycle {
         self.probe(w, info)
     }
 
-    /// Builds the reply IMDS gives to the pending request, and records what it sent.
+    /// The reply the world's IMDS gives to the pending request, as the search chose it. The
+    /// role an answer needs is attached first: the search plays AWS too.
     fn answer(&self, w: &mut World, answer: &Answer) -> Option<Input> {
         let policy = self.pol(w.pinned);
         let (id, request) = w.pending.take()?;
-        let now_true = WALL0;
         let margin = policy.expiry_margin();
+        let imds = &mut w.imds;
         match request {
             Request::DiscoverRole => {
                 let result = match answer {
-                    Answer::Role(b) => Ok(role(*b)),
-                    Answer::NoProfile => Err(ImdsFailure::NoInstanceProfile),
-                    Answer::Fail(f) => Err(f.clone()),
+                    Answer::Role(b) => {
+                        imds.attach_role(role(*b));
+                        imds.answer_role(&Given::Healthy)
+                    }
+                    Answer::NoProfile => {
+                        imds.detach();
+                        imds.answer_role(&Given::Healthy)
+                    }
+                    Answer::Fail(f) => imds.answer_role(&Given::Fail(f.clone())),
                     _ => return None,
                 };
                 Some(Input::RoleReply { id, result })
             }
-            Request::FetchCredentials(_) => {
-                let set = match answer {
-                    Answer::Fresh => Sent {
-                        key: fresh_key(w),
-                        expiration: now_true.saturating_add(LONG_LIFETIME),
-                    },
-                    Answer::FreshShort => Sent {
-                        key: fresh_key(w),
-                        expiration: now_true.saturating_add(SHORT_LIFETIME),
-                    },
-                    Answer::Same => w.sent.last()?.clone(),
-                    Answer::Older => w.sent.len().checked_sub(2).map(|i| w.sent[i].clone())?,
-                    Answer::Expired => Sent {
-                        key: fresh_key(w),
-                        expiration: now_true.saturating_sub(Duration::from_secs(1)),
-                    },
-                    Answer::TooShort => Sent {
-                        key: fresh_key(w),
-                        expiration: now_true.saturating_add(margin / 2),
-                    },
-                    Answer::OverMargin => Sent {
-                        key: fresh_key(w),
-                        expiration: now_true.saturating_add(margin + Duration::from_secs(1)),
-                    },
-                    Answer::AtMargin => Sent {
-                        key: fresh_key(w),
-                        expiration: now_true.saturating_add(margin),
-                    },
-                    Answer::RoleGone => {
-                        return Some(Input::CredentialsReply {
-                            id,
-                            result: Err(ImdsFailure::RoleNotFound),
-                        });
-                    }
-                    Answer::NoProfile => {
-                        return Some(Input::CredentialsReply {
-                            id,
-                            result: Err(ImdsFailure::NoInstanceProfile),
-                        });
-                    }
-                    Answer::Fail(f) => {
-                        return Some(Input::CredentialsReply {
-                            id,
-                            result: Err(f.clone()),
-                        });
-                    }
-                    Answer::Role(_) => return None,
+            Request::FetchCredentials(asked) => {
+                let given = match answer {
+                    Answer::Fresh => Given::Fresh,
+                    Answer::FreshShort => Given::Lasting(SHORT_LIFETIME),
+                    Answer::Same if !imds.sent().is_empty() => Given::Same,
+                    Answer::Older if imds.sent().len() >= 2 => Given::Older,
+                    Answer::Expired => Given::Expired,
+                    Answer::TooShort => Given::ShortLived,
+                    Answer::AtMargin => Given::Lasting(margin),
+                    Answer::OverMargin => Given::Lasting(margin + Duration::from_secs(1)),
+                    Answer::RoleGone => Given::NotFound,
+                    Answer::NoProfile => Given::Healthy,
+                    Answer::Fail(f) => Given::Fail(f.clone()),
+                    Answer::Same | Answer::Older | Answer::Role(_) => return None,
                 };
-                if w.sent.len() >= 2 {
-                    w.sent.remove(0);
+                if *answer == Answer::NoProfile {
+                    imds.detach();
+                } else {
+                    imds.attach_role(asked.clone());
                 }
-                w.sent.push(set.clone());
-                Some(Input::CredentialsReply {
-                    id,
-                    result: Ok(credentials(&set)),
-                })
+                let result = imds.answer_credentials(&asked, &given, WALL0, margin);
+                Some(Input::CredentialsReply { id, result })
             }
         }
     }
@@ -664,13 +633,15 @@ impl Lifecycle {
             },
             other => other,
         });
+        // The environment: only the last two sets sent can matter again (a replay).
+        w.imds.keep_only_replays(2);
         // Keys: the live ones in order of appearance, the rest dead.
         let mut order: Vec<AccessKeyId> = Vec::new();
         for k in s
             .held
             .iter()
             .map(|h| &h.access_key_id)
-            .chain(w.sent.iter().map(|x| &x.key))
+            .chain(w.imds.sent().iter().map(|x| &x.access_key_id))
         {
             if !order.contains(k) {
                 order.push(k.clone());
@@ -695,9 +666,7 @@ impl Lifecycle {
             e.access_key_id = rename(&e.access_key_id);
             e.deadline = MonoTime::ZERO;
         }
-        for x in &mut w.sent {
-            x.key = rename(&x.key);
-        }
+        w.imds.rename_keys(rename);
         let live = |k: &AccessKeyId| order.contains(k);
         let current = s.outstanding().map(|(id, _)| id);
         let b = &mut w.books;
@@ -772,9 +741,7 @@ fn shift(w: &mut World, d: u64) {
         back_wall(&mut e.expiration);
         back_mono(&mut e.deadline);
     }
-    for x in &mut w.sent {
-        back_wall(&mut x.expiration);
-    }
+    w.imds.shift_back(dm);
     let b = &mut w.books;
     b.deadlines = core::mem::take(&mut b.deadlines)
         .into_iter()
@@ -803,18 +770,7 @@ fn shift(w: &mut World, d: u64) {
 
 /// A key id no part of `w` uses (canonicalisation renames it later).
 fn fresh_key(w: &World) -> AccessKeyId {
-    AccessKeyId::new(format!("NEW{}", w.sent.len() + 100))
-}
-
-/// The credentials for a set, with fixed (fake) secrets.
-#[must_use]
-pub fn credentials(set: &Sent) -> Credentials {
-    Credentials::new(
-        set.key.clone(),
-        SecretAccessKey::new("model-secret".into()),
-        SessionToken::new("model-token".into()),
-        set.expiration,
-    )
+    AccessKeyId::new(format!("NEW{}", w.imds.sent().len() + 100))
 }
 
 fn v(id: &'static str, detail: impl Into<String>) -> Violation {

@@ -39,7 +39,7 @@ use crate::time::{MonoTime, Now, WallTime};
 pub const SENTINEL: &str = "SENTINEL-SECRET";
 
 /// A credential set the simulated IMDS issued.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Issued {
     /// Its access key id (unique per issue).
     pub access_key_id: AccessKeyId,
@@ -48,7 +48,7 @@ pub struct Issued {
 }
 
 /// The environment: one instance and its IMDS, on the *true* wall clock.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ImdsModel {
     /// Lifetime of the credentials IMDS issues.
     pub lifetime: Duration,
@@ -107,6 +107,48 @@ impl ImdsModel {
     #[must_use]
     pub fn current(&self) -> Option<&Issued> {
         self.current.as_ref()
+    }
+
+    /// The sets IMDS sent, oldest first (the last eight): what [`Answer::Same`] and
+    /// [`Answer::Older`] replay.
+    #[must_use]
+    pub fn sent(&self) -> &[Issued] {
+        &self.sent
+    }
+
+    /// Moves every instant it keeps back by `d`: for a model checker that keeps time relative
+    /// to "now" (when time passes, everything it stored moves into the past instead).
+    pub fn shift_back(&mut self, d: Duration) {
+        let back = |t: &mut WallTime| *t = t.saturating_sub(d);
+        for set in self.current.iter_mut().chain(self.sent.iter_mut()) {
+            back(&mut set.expiration);
+        }
+        self.last_rotation.iter_mut().for_each(back);
+        self.scheduled.iter_mut().for_each(back);
+    }
+
+    /// Renames every key id it keeps with `rename` (a model checker's canonical names).
+    pub fn rename_keys(&mut self, rename: impl Fn(&AccessKeyId) -> AccessKeyId) {
+        for set in self.current.iter_mut().chain(self.sent.iter_mut()) {
+            set.access_key_id = rename(&set.access_key_id);
+        }
+    }
+
+    /// Forgets all but what an IMDS that may answer anything still needs: the last `replays`
+    /// sets sent (what [`Answer::Same`] and [`Answer::Older`] can send again). The attached role,
+    /// the current set and the rotation schedule are erased, and key numbering restarts (a
+    /// model checker renames every key it keeps, so the next new key is still new). For a model
+    /// checker whose every answer is chosen by the search: it attaches the role an answer needs
+    /// before giving it, and two states differing only in what is erased behave the same.
+    pub fn keep_only_replays(&mut self, replays: usize) {
+        let excess = self.sent.len().saturating_sub(replays);
+        self.sent.drain(..excess);
+        self.attached = None;
+        self.current = None;
+        self.last_rotation = None;
+        self.scheduled = None;
+        self.issued = 0;
+        self.roles = 0;
     }
 
     /// Detaches the instance profile.
@@ -250,6 +292,7 @@ impl ImdsModel {
             },
             Answer::Expired => self.odd_set("ASIAOLD", now.saturating_sub(Duration::from_secs(1))),
             Answer::ShortLived => self.odd_set("ASIASHORT", now.saturating_add(margin / 2)),
+            Answer::Lasting(d) => self.odd_set("ASIANEW", now.saturating_add(*d)),
             // Failures returned above.
             Answer::Healthy | Answer::Fail(_) | Answer::NotFound => self.serve(now),
         };
@@ -290,8 +333,11 @@ pub enum Answer {
     Older,
     /// A set that has already expired.
     Expired,
-    /// A set living no longer than the client's margin.
+    /// A set living no longer than the client's margin (half of it).
     ShortLived,
+    /// A brand-new set valid for exactly this long, outside the rotation schedule (a set of
+    /// another lifetime, one living exactly the margin, or just over it).
+    Lasting(Duration),
     /// A failure.
     Fail(ImdsFailure),
     /// 404 on the path asked for.
