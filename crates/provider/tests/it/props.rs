@@ -20,9 +20,9 @@ use std::time::Duration;
 
 use credcycle::{ProvidedCredentials, Provider};
 use credcycle_clock::ManualClock;
+use credcycle_core::testing::world::{Answer as Given, ImdsModel};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, ImdsFailure, Input, MonoTime, Now, Policy, RoleName,
-    SecretAccessKey, SessionToken, WallTime,
+    AccessKeyId, Action, ImdsFailure, Input, MonoTime, Now, Policy, RoleName, WallTime,
 };
 use proptest::prelude::*;
 
@@ -195,8 +195,10 @@ struct Issued {
 }
 
 /// What IMDS did, shared by the scripted fetcher and the judge.
-#[derive(Default)]
 struct World {
+    /// The realistic world's IMDS (`credcycle_core::testing::world`), giving the answers the
+    /// script chooses; the rest of this struct is what the judge needs to know of them.
+    imds: ImdsModel,
     script: Vec<Reply>,
     next: usize,
     issued: HashMap<String, Issued>,
@@ -212,7 +214,21 @@ struct World {
     /// seen whether the Provider observed that answer (it ignores a reply to a request it
     /// abandoned): then they join `revoked`.
     gone_pending: Option<Vec<String>>,
-    sets: u64,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            imds: ImdsModel::new(Duration::from_secs(3600), Duration::from_secs(300)),
+            script: Vec::new(),
+            next: 0,
+            issued: HashMap::new(),
+            last: None,
+            last_thread: None,
+            revoked: HashSet::new(),
+            gone_pending: None,
+        }
+    }
 }
 
 impl World {
@@ -354,14 +370,22 @@ fn fetcher(
             w.gone_pending = Some(keys);
             w.last = None;
         };
+        let web = RoleName::new("web").ok()?;
+        // The script plays AWS too: the role is attached unless this answer says otherwise.
+        let listing = matches!(action, Action::DiscoverRole { .. });
+        match reply.answer {
+            Answer::Detach => w.imds.detach(),
+            Answer::RoleGone if listing => w.imds.detach(),
+            _ => w.imds.attach_role(web),
+        }
         match action {
             Action::DiscoverRole { id } => {
                 let result = match reply.answer {
-                    Answer::New(_) | Answer::Same => Ok(RoleName::new("web").ok()?),
-                    Answer::Fail => Err(ImdsFailure::Timeout),
+                    Answer::New(_) | Answer::Same => w.imds.answer_role(&Given::Healthy),
+                    Answer::Fail => w.imds.answer_role(&Given::Fail(ImdsFailure::Timeout)),
                     Answer::RoleGone | Answer::Detach => {
                         gone(&mut w);
-                        Err(ImdsFailure::NoInstanceProfile)
+                        w.imds.answer_role(&Given::Healthy)
                     }
                     Answer::Panic => {
                         drop(w);
@@ -370,63 +394,57 @@ fn fetcher(
                 };
                 Some(Input::RoleReply { id: *id, result })
             }
-            Action::FetchCredentials { id, .. } => {
-                let issue = |w: &mut World, lifetime: u64| {
-                    w.sets += 1;
-                    let key = format!("ASIAPROP{:08}", w.sets);
-                    let expiration = now.wall.saturating_add(Duration::from_secs(lifetime));
-                    w.issued.insert(
-                        key.clone(),
-                        Issued {
-                            expiration,
-                            mono_expiry: now.mono.saturating_add(Duration::from_secs(lifetime)),
-                        },
-                    );
-                    w.last = Some((key.clone(), expiration, now));
-                    (key, expiration)
-                };
-                let result = match reply.answer {
-                    Answer::New(lifetime) => Ok(issue(&mut w, lifetime)),
+            Action::FetchCredentials { id, role } => {
+                let given = match reply.answer {
+                    Answer::New(lifetime) => Given::Lasting(Duration::from_secs(lifetime)),
                     // The same set again, as IMDS re-serves its current set until it rotates. Only
                     // while the wall clock has not stepped since it was sent: received on a wall
                     // clock stepped back, it would look valid for longer than it is, and no
                     // client can know (the guarantees hold relative to the clocks at receipt;
                     // docs/lifecycle.md, honest limits). Otherwise IMDS rotates.
-                    Answer::Same => Ok(match w.last.clone() {
-                        Some((key, expiration, sent))
+                    Answer::Same => match &w.last {
+                        Some((_, _, sent))
                             if now.wall.saturating_duration_since(sent.wall)
                                 == now.mono.saturating_duration_since(sent.mono)
                                 && now.wall >= sent.wall =>
                         {
-                            (key, expiration)
+                            Given::Same
                         }
-                        _ => issue(&mut w, 3600),
-                    }),
-                    Answer::Fail => Err(ImdsFailure::HttpStatus(500)),
+                        _ => Given::Lasting(Duration::from_secs(3600)),
+                    },
+                    Answer::Fail => Given::Fail(ImdsFailure::HttpStatus(500)),
                     Answer::RoleGone => {
                         gone(&mut w);
-                        Err(ImdsFailure::RoleNotFound)
+                        Given::NotFound
                     }
                     Answer::Detach => {
                         gone(&mut w);
-                        Err(ImdsFailure::NoInstanceProfile)
+                        Given::Healthy
                     }
                     Answer::Panic => {
                         drop(w);
                         panic!("{PANIC_MESSAGE}");
                     }
                 };
-                Some(Input::CredentialsReply {
-                    id: *id,
-                    result: result.map(|(key, expiration)| {
-                        Credentials::new(
-                            AccessKeyId::new(key.clone()),
-                            SecretAccessKey::new(format!("secret-{key}")),
-                            SessionToken::new(format!("token-{key}")),
-                            expiration,
-                        )
-                    }),
-                })
+                let result = w.imds.answer_credentials(role, &given, now.wall, MARGIN);
+                if let Ok(creds) = &result {
+                    let key = creds.access_key_id().to_string();
+                    if !w.issued.contains_key(&key) {
+                        // A new set: its true expiry on the monotonic clock counts from now, the
+                        // moment it is issued and sent.
+                        let expiration = creds.expiration();
+                        let lifetime = expiration.saturating_duration_since(now.wall);
+                        w.issued.insert(
+                            key.clone(),
+                            Issued {
+                                expiration,
+                                mono_expiry: now.mono.saturating_add(lifetime),
+                            },
+                        );
+                        w.last = Some((key, expiration, now));
+                    }
+                }
+                Some(Input::CredentialsReply { id: *id, result })
             }
             Action::Notify(_) => None,
         }
