@@ -46,9 +46,9 @@ show(m ? Number(m[1]) : 0);
 "#;
 
 const STYLE: &str = "body{font-family:sans-serif;margin:1em;color:#222}\
-#layout{display:flex;gap:1em;align-items:flex-start}\
-#details{min-width:22em;border:1px solid #ccc;padding:.5em;background:#fafafa}\
-#details ul{padding-left:1em}#picture svg{max-width:100%;height:auto}";
+#picture{overflow-x:auto}\
+#details{max-width:60em;border:1px solid #ccc;padding:.5em;background:#fafafa}\
+#details h2{margin:.2em 0}#details ul{padding-left:1em;margin:.3em 0}";
 
 /// The page for `timeline`, with per-second details from `rec`.
 pub(crate) fn html(timeline: &Timeline, rec: &Recording) -> Result<String, String> {
@@ -101,8 +101,8 @@ pub(crate) fn html(timeline: &Timeline, rec: &Recording) -> Result<String, Strin
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <title>{title}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <h1>{title}</h1>\n\
-         <p>Point at the picture for what happened in that second (or open this page with \
-         <code>#t=13</code> at the end of its address).</p>\n\
+         <p>Point at the picture: what happened in that second is shown under it (or open this \
+         page with <code>#t=13</code> at the end of its address).</p>\n\
          <div id=\"layout\">\n<div id=\"picture\">\n{svg}\n</div>\n\
          <aside id=\"details\" aria-live=\"polite\"></aside>\n</div>\n\
          <h2>The story</h2>\n<ol id=\"chapters\">{chapters}</ol>\n\
