@@ -76,7 +76,13 @@ pub(crate) fn html(timeline: &Timeline, rec: &Recording) -> Result<String, Strin
                 .collect();
             json!({
                 "states": states,
-                "serving": rec.serving_at(until - 1e-9).map(Recording::short),
+                // The set handed out last in this second, if any was.
+                "serving": rec
+                    .cells
+                    .iter()
+                    .any(|c| c[s].handouts > 0)
+                    .then(|| rec.serving_at(until - 1e-9).map(Recording::short))
+                    .flatten(),
                 "requests": requests,
                 "workers": rec.cells.iter().map(|c| json!({
                     "handouts": c[s].handouts,
