@@ -3,11 +3,21 @@
 //! Determinism: the clock is a [`ManualClock`] that only this thread moves, in steps of
 //! [`STEP_MS`]; the workers take turns on this thread, and after each call the director waits
 //! until the Provider has no request in flight, so that every reply is handled at the instant
-//! it was asked for. The simulator and the Provider are seeded. Nothing then depends on how
-//! fast the machine is, except a loopback request taking longer than the IMDS timeout (10 s).
+//! it was asked for. The simulator and the Provider are seeded.
+//!
+//! The Provider's own wait is switched off (a wait timeout of zero): a caller that waits for a
+//! request in flight feeds the lifecycle one more demand each time it wakes, and how often it
+//! wakes depends on the scheduler; each input draws the next jitter, so the picture would too.
+//! Instead a call that would wait returns at once ("timed out"), the director waits for the
+//! flight to land, and the worker asks again at the same virtual instant: what a waiting caller
+//! gets, with the same inputs in every run. And a request a call starts is held at a [`Gate`]
+//! until that call has returned, so that its reply never lands while the call is still looking
+//! at what is held. Every input then reaches the lifecycle in the same order in every run:
+//! nothing depends on how fast the machine is, except a loopback request taking longer than the
+//! IMDS timeout (10 s).
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
 use credcycle::{Fetcher, Provider};
@@ -37,6 +47,34 @@ pub(crate) struct Asked {
     pub(crate) outcome: String,
 }
 
+/// Holds requests back while a call to the Provider is in progress.
+#[derive(Default)]
+struct Gate {
+    closed: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    fn close(&self) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = true;
+    }
+
+    fn open(&self) {
+        *self.closed.lock().unwrap_or_else(PoisonError::into_inner) = false;
+        self.opened.notify_all();
+    }
+
+    /// Waits until no call is in progress. A call never waits for a request (the wait timeout
+    /// is zero), so this cannot deadlock; the bound only turns a bug into a less exact picture
+    /// rather than a hang.
+    fn pass(&self) {
+        let closed = self.closed.lock().unwrap_or_else(PoisonError::into_inner);
+        let _ = self
+            .opened
+            .wait_timeout_while(closed, Duration::from_secs(10), |closed| *closed);
+    }
+}
+
 /// The real IMDS client, recording every answer with the virtual time it was asked at.
 struct Recorder {
     inner: ImdsClient<UreqTransport, Arc<dyn Clock>>,
@@ -44,10 +82,12 @@ struct Recorder {
     start: MonoTime,
     log: Arc<Mutex<Vec<Asked>>>,
     last_key: Option<String>,
+    gate: Arc<Gate>,
 }
 
 impl Fetcher for Recorder {
     fn answer(&mut self, action: &Action) -> Option<Input> {
+        self.gate.pass();
         let at = self
             .clock
             .now()
@@ -128,7 +168,9 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .build()
         .map_err(|e| Failure(e.to_string()))?;
     let log = Arc::new(Mutex::new(Vec::new()));
+    let gate = Arc::new(Gate::default());
     let recorder = Recorder {
+        gate: Arc::clone(&gate),
         inner: ImdsClient::new(imds, UreqTransport::new(), Arc::clone(&shared)),
         clock: Arc::clone(&shared),
         start,
@@ -140,6 +182,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .clock(Arc::clone(&shared))
         .fetcher(recorder)
         .background_refresh(false)
+        .wait_timeout(Duration::ZERO)
         .seed(args.seed)
         .build()
         .map_err(|e| Failure(e.to_string()))?;
@@ -182,7 +225,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         let second = (step * STEP_MS / 1000) as usize;
         for w in 0..workers {
             let cell = &mut rec.cells[w][second.min(seconds - 1)];
-            match provider.credentials() {
+            match ask(&provider, &gate) {
                 Ok(creds) => {
                     tally
                         .handouts
@@ -201,7 +244,6 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
                     cell.refusals += 1;
                 }
             }
-            settle(&provider);
         }
         let state = provider.state();
         if rec.states.last().is_none_or(|(_, s)| *s != state) {
@@ -234,6 +276,29 @@ fn write(path: &std::path::Path, text: &str) -> Result<(), Failure> {
         .map_err(|e| Failure(format!("cannot write {}: {e}", path.display())))?;
     println!("timeline written to {}", path.display());
     Ok(())
+}
+
+/// Asks for credentials as a waiting caller would: when the call would wait for a request in
+/// flight, waits for it to land, then asks again (at the same virtual instant). Returns with
+/// nothing in flight.
+fn ask(
+    provider: &Provider,
+    gate: &Gate,
+) -> Result<credcycle::ProvidedCredentials, credcycle::ProviderError> {
+    let mut tries = 0;
+    loop {
+        gate.close();
+        let answer = provider.credentials();
+        gate.open();
+        settle(provider);
+        tries += 1;
+        match answer {
+            // A request the call started (or found) is answered now: ask again. Bounded, in case
+            // the lifecycle keeps asking; the last answer counts then.
+            Err(credcycle::ProviderError::TimedOut { .. }) if tries < 8 => {}
+            answer => return answer,
+        }
+    }
 }
 
 /// Waits until the Provider has no request in flight (a flight thread carries it out; its
