@@ -49,6 +49,10 @@ mutants=(
   "coarse and precise reads swapped~crates/provider/src/provider.rs~let coarse = self.clock.coarse(); let now = self.clock.now();~let coarse = self.clock.now(); let now = self.clock.coarse();~credcycle/it/props::"
   "conform counts no expired hand-out~crates/cli/src/conform/judge.rs~} else if h.expired {~} else if false {~credcycle-cli/conform/replays_an_expired_key"
   "conform --require ignores expired hand-outs~crates/cli/src/conform.rs~if expired > 0 {~if false {~credcycle-cli/conform/replays_an_expired_key"
+  # Issue 12: the pictures say what happened.
+  "demo draws refusals as hand-outs~crates/cli/src/demo/drawn.rs~cell.refusals += 1;~cell.handouts += 1;~credcycle-cli/pictures/the_outage_is_drawn_as_the_story_promises"
+  "timeline draws no refresh window~crates/cli/src/timeline.rs~(refresh, usable, REFRESH),~(refresh, usable, SET),~credcycle-cli/pictures/committed_demo_timeline_is_fresh"
+  "explorer's world hides its kind~model/src/world.rs~.field(\"kind\", &self.core.kind())~~credcycle-model/check/explorer_steps_name_the_kinds_and_the_rule"
 )
 
 survived=0

@@ -271,6 +271,17 @@ impl Model for Lifecycle {
         self.apply(state, &action).map(|(w, _)| w)
     }
 
+    fn format_action(&self, action: &Act) -> String {
+        action.to_string()
+    }
+
+    /// What the explorer shows for a step: the state kinds before and after, the rule the
+    /// real `step` took, what came out, then the whole world after it.
+    fn format_step(&self, last: &World, action: Act) -> Option<String> {
+        let (next, info) = self.apply(last, &action)?;
+        Some(format!("{}\n\n{next:#?}", describe_step(&info, &next)))
+    }
+
     fn properties(&self) -> Vec<Property<Self>> {
         vec![
             Property::always("INV-1 no expired hand-out", |_, w| {
@@ -319,6 +330,53 @@ impl Model for Lifecycle {
             }),
         ]
     }
+}
+
+/// A step in a few lines a person can read: the kinds, the rule, the time that passed, the
+/// actions, the hand-out now possible, and a broken invariant if any.
+#[must_use]
+pub fn describe_step(info: &world::StepInfo, next: &World) -> String {
+    let mut out = format!("kind: {} -> {}\n", info.kinds.0, info.kinds.1);
+    match (info.input, info.rule) {
+        (Some(input), Some(rule)) => {
+            out.push_str(&format!("rule: {rule} (input {})\n", input.name()));
+        }
+        _ => out.push_str("rule: none (no input reached the machine)\n"),
+    }
+    if info.elapsed_ms > 0 {
+        out.push_str(&format!("time passed: {}\n", world::human(info.elapsed_ms)));
+    }
+    if !info.actions.is_empty() {
+        out.push_str(&format!("actions: {}\n", info.actions.join("; ")));
+    }
+    out.push_str(&format!(
+        "hand-out now: {}",
+        info.handout.as_deref().unwrap_or("none (refused)")
+    ));
+    if let Some(v) = &next.violation {
+        out.push_str(&format!("\nBROKEN: {v}"));
+    }
+    out
+}
+
+/// Serves the exhaustive model in stateright's Explorer at `addr`, blocking for as long as the
+/// server runs: a web page from which a person follows transitions from the initial states,
+/// sees each state's kind and the rule taken, and jumps to an example or counterexample of any
+/// property. States are generated on demand (and up to the depth bound when "Run to
+/// completion" is pressed).
+///
+/// The caller checks that `addr` is free and loopback: stateright binds it itself and panics if
+/// it cannot.
+pub fn explore(config: &CheckConfig, addr: std::net::SocketAddr) {
+    let model = Lifecycle::new(config.policy.clone(), config.pinned_policy.clone());
+    let mut builder = model
+        .checker()
+        .threads(config.threads.max(1))
+        .target_max_depth(config.depth + 2);
+    if let Some(n) = config.max_states {
+        builder = builder.target_state_count(n);
+    }
+    drop(builder.serve(addr));
 }
 
 fn broken(w: &World) -> Option<&'static str> {

@@ -66,8 +66,9 @@ fn unreachable_role() -> RoleName {
     RoleName::new("role").unwrap_or_else(|_| unreachable_role())
 }
 
-/// One state of the exhaustive search.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+/// One state of the exhaustive search. Its `Debug` names the machine's state kind first (what
+/// the explorer shows); it holds no secret (the core's state keeps none, nor does the IMDS's).
+#[derive(Clone, PartialEq, Eq, Hash)]
 pub struct World {
     /// The real machine's state (times relative to now).
     pub core: State,
@@ -87,6 +88,21 @@ pub struct World {
     pub pinned: bool,
     /// The first invariant broken on the way here; nothing is explored past it.
     pub violation: Option<Violation>,
+}
+
+impl fmt::Debug for World {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("World")
+            .field("kind", &self.core.kind())
+            .field("core", &self.core)
+            .field("skew_ms", &self.skew_ms)
+            .field("imds", &self.imds)
+            .field("pending", &self.pending)
+            .field("books", &self.books)
+            .field("pinned", &self.pinned)
+            .field("violation", &self.violation)
+            .finish()
+    }
 }
 
 /// How IMDS answers the pending request.

@@ -93,3 +93,41 @@ fn a_state_budget_stops_the_search_and_the_report_says_so() {
         "{report}"
     );
 }
+
+/// What the explorer (`credcycle check --explore`) shows: each action by its Display, each step
+/// with the state kinds, the rule the real `step` took, and the world after it, kind first.
+#[test]
+fn explorer_steps_name_the_kinds_and_the_rule() {
+    use credcycle_model::{Act, Lifecycle};
+    use stateright::Model as _;
+    let config = CheckConfig::default();
+    let model = Lifecycle::new(config.policy, config.pinned_policy);
+    let init = model.init_states().remove(0);
+    assert!(format!("{init:#?}").starts_with("World {\n    kind: Idle,"));
+    let demand = Act::Demand(credcycle_core::Jitter::ZERO);
+    assert_eq!(model.format_action(&demand), "Demand");
+    let step = model.format_step(&init, demand).expect("a demand applies");
+    assert!(
+        step.starts_with("kind: Idle -> Discovering\nrule: R1 "),
+        "{step}"
+    );
+    assert!(step.contains("(input Demand)"), "{step}");
+    assert!(step.contains("DiscoverRole"), "{step}");
+    assert!(step.contains("hand-out now: none (refused)"), "{step}");
+    assert!(step.contains("World {\n    kind: Discovering,"), "{step}");
+    // No secret of the model's (fake) credentials appears in any state or step shown.
+    let mut world = init;
+    for act in [
+        Act::Demand(credcycle_core::Jitter::ZERO),
+        Act::Answer(
+            credcycle_model::Answer::Role(false),
+            credcycle_core::Jitter::ZERO,
+        ),
+        Act::Answer(credcycle_model::Answer::Fresh, credcycle_core::Jitter::ZERO),
+    ] {
+        let shown = model.format_step(&world, act.clone()).expect("applies");
+        assert!(!shown.contains("model-secret") && !shown.contains("model-token"));
+        world = model.next_state(&world, act).expect("applies");
+    }
+    assert_eq!(world.core.kind(), credcycle_core::StateKind::Fresh);
+}

@@ -1,15 +1,17 @@
-//! `credcycle demo`: the whole lifecycle in about 40 seconds, on an embedded IMDS simulator.
+//! `credcycle demo`: the whole lifecycle in about 40 seconds, on an embedded IMDS simulator;
+//! with `--timeline`, played in virtual time and drawn.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
 use credcycle::Provider;
-use credcycle_clock::SystemClock;
+use credcycle_clock::{Clock, SystemClock};
 use credcycle_core::{MonoTime, Policy, Refusal, RoleName};
 use credcycle_imds::ImdsConfig;
 use credcycle_sim::{Scenario, SimConfig, SimServer};
@@ -18,23 +20,42 @@ use tracing_subscriber::layer::{Context, SubscriberExt as _};
 
 use crate::Failure;
 
+mod drawn;
+mod page;
+
 /// Play the credential lifecycle on an embedded IMDS simulator: attach, first fetch, refresh
 /// ahead, a not-yet-rotated answer, an outage, recovery, a role change, detach, re-attach.
 /// Several workers use the credentials meanwhile and report every use to the simulator's audit;
 /// the summary shows how many uses were of expired credentials (0, or the exit status is 1).
 ///
 /// No network, no AWS account: everything runs on 127.0.0.1.
+///
+/// With --timeline or --timeline-html the same story plays in virtual time (a manual clock,
+/// the workers taking turns on one thread), takes a second or two, and is drawn: the same seed
+/// draws the same picture, byte for byte.
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("drawn").args(["timeline", "timeline_html"]).multiple(true)))]
 #[command(after_help = "Examples:
   credcycle demo
-  credcycle demo --speed 2        # the same story in about 20 seconds")]
+  credcycle demo --speed 2        # the same story in about 20 seconds
+  credcycle demo --timeline demo.svg --timeline-html demo.html   # virtual time, drawn")]
 pub(crate) struct Args {
     /// Play faster (2 = twice as fast) or slower; every duration of the story is scaled.
-    #[arg(long, default_value = "1", value_parser = parse_speed)]
+    #[arg(long, default_value = "1", value_parser = parse_speed, conflicts_with_all = ["timeline", "timeline_html"])]
     speed: f64,
-    /// Worker threads using the credentials.
+    /// Workers using the credentials.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=64))]
     workers: u64,
+    /// Play in virtual time and draw the run as an SVG timeline to FILE.
+    #[arg(long, value_name = "FILE")]
+    timeline: Option<PathBuf>,
+    /// Play in virtual time and write the timeline as an HTML page to FILE, with details of each
+    /// second on hover.
+    #[arg(long, value_name = "FILE")]
+    timeline_html: Option<PathBuf>,
+    /// Seed of the virtual-time run (the simulator's keys, the jitter of refresh and backoff).
+    #[arg(long, default_value_t = 1, requires = "drawn")]
+    seed: u64,
 }
 
 fn parse_speed(s: &str) -> Result<f64, String> {
@@ -89,13 +110,9 @@ const CHAPTERS: [(f64, &str); 8] = [
     ),
 ];
 
-pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let speed = args.speed;
+/// The story's simulator: its faults and role changes as a scenario, its short lifetimes.
+fn story_sim(speed: f64, seed: Option<u64>) -> Result<SimConfig, Failure> {
     let at = |secs: f64| secs / speed;
-    let dur = |secs: f64| Duration::from_secs_f64(secs / speed);
-    let clock = SystemClock::new();
-
-    // The simulator, with the story's faults and role changes as a scenario.
     let scenario = Scenario::from_toml_str(&format!(
         "name = \"demo\"\n\
          [[event]]\nat = {}\nduration = {}\nfault = \"outage\"\nmode = \"http\"\nstatus = 500\ntarget = \"credentials\"\n\
@@ -117,17 +134,16 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
             at(ROTATE_BEFORE).round().max(1.0) as u64
         ))
         .with_scenario(scenario);
-    let sim = SimServer::start_with_clock(
-        "127.0.0.1:0"
-            .parse()
-            .map_err(|_| Failure("address".into()))?,
-        config,
-        Arc::new(clock),
-    )
-    .map_err(|e| Failure(format!("cannot start the simulator: {e}")))?;
+    Ok(match seed {
+        Some(seed) => config.with_seed(seed),
+        None => config,
+    })
+}
 
-    // The policy, scaled to the story's short lifetimes.
-    let policy = Policy::builder()
+/// The policy, scaled to the story's short lifetimes.
+fn story_policy(speed: f64) -> Result<Policy, Failure> {
+    let dur = |secs: f64| Duration::from_secs_f64(secs / speed);
+    Policy::builder()
         .expiry_margin(dur(1.0))
         .backoff_base(dur(0.5))
         .retry_floor(dur(0.1))
@@ -135,7 +151,30 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .backoff_cap_refusing(dur(2.0))
         .request_timeout(dur(5.0))
         .build()
-        .map_err(|e| Failure(e.to_string()))?;
+        .map_err(|e| Failure(e.to_string()))
+}
+
+fn start_sim(config: SimConfig, clock: Arc<dyn Clock>) -> Result<SimServer, Failure> {
+    SimServer::start_with_clock(
+        "127.0.0.1:0"
+            .parse()
+            .map_err(|_| Failure("address".into()))?,
+        config,
+        clock,
+    )
+    .map_err(|e| Failure(format!("cannot start the simulator: {e}")))
+}
+
+pub(crate) fn run(args: &Args) -> Result<(), Failure> {
+    if args.timeline.is_some() || args.timeline_html.is_some() {
+        return drawn::run(args);
+    }
+    let speed = args.speed;
+    let at = |secs: f64| secs / speed;
+    let dur = |secs: f64| Duration::from_secs_f64(secs / speed);
+    let clock = SystemClock::new();
+    let sim = start_sim(story_sim(speed, None)?, Arc::new(clock))?;
+    let policy = story_policy(speed)?;
     let imds = ImdsConfig::builder()
         .endpoint(sim.url())
         .timeout(dur(0.3))
@@ -144,14 +183,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         .map_err(|e| Failure(e.to_string()))?;
 
     let start = clock.now().mono;
-    let timeline = Timeline {
-        clock,
-        start,
-        speed,
-    };
-    // Global, because the Provider's refresh thread logs too. With -v a subscriber is already
-    // installed, and the verbose log replaces the timeline.
-    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(timeline));
+    narrate(Arc::new(clock), start, speed);
 
     println!(
         "credcycle demo: IMDS simulator at {} (credentials live {:.0} s); {} workers",
@@ -221,7 +253,20 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     summary(&tally, &sim)
 }
 
-fn elapsed(clock: &SystemClock, start: MonoTime, speed: f64) -> f64 {
+/// Prints the Provider's tracing events as timeline lines, in story time, from now on.
+///
+/// Global, because the Provider's refresh and flight threads log too. With -v a subscriber is
+/// already installed, and the verbose log replaces the narration.
+fn narrate(clock: Arc<dyn Clock>, start: MonoTime, speed: f64) {
+    let narrator = Narrator {
+        clock,
+        start,
+        speed,
+    };
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(narrator));
+}
+
+fn elapsed(clock: &dyn Clock, start: MonoTime, speed: f64) -> f64 {
     clock
         .now()
         .mono
@@ -353,13 +398,13 @@ fn summary(tally: &Tally, sim: &SimServer) -> Result<(), Failure> {
 }
 
 /// Prints the Provider's tracing events as timeline lines, in story time.
-struct Timeline {
-    clock: SystemClock,
+struct Narrator {
+    clock: Arc<dyn Clock>,
     start: MonoTime,
     speed: f64,
 }
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Timeline {
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Narrator {
     fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
         let meta = event.metadata();
         if !meta.target().starts_with("credcycle") || *meta.level() > tracing::Level::INFO {
@@ -367,7 +412,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Timeline {
         }
         let mut fields = Fields::default();
         event.record(&mut fields);
-        let t = elapsed(&self.clock, self.start, self.speed);
+        let t = elapsed(&*self.clock, self.start, self.speed);
         let mark = if *meta.level() == tracing::Level::WARN {
             "!"
         } else {

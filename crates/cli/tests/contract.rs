@@ -7,7 +7,8 @@
 //! - `watch --format jsonl` prints one secret-free JSON object per line and stops cleanly on
 //!   Ctrl-C;
 //! - `serve` prints `listening on http://HOST:PORT/credentials` first and checks the token;
-//! - `diagram`, `check` and `demo` exit 0 (for `demo`: no credentials were used past expiry).
+//! - `diagram`, `check` and `demo` exit 0 (for `demo`: no credentials were used past expiry);
+//! - `check --explore` listens on loopback only and prints `listening on http://HOST:PORT` first.
 //!
 //! Every server is started on 127.0.0.1 port 0 and the test learns its address from the
 //! `listening on` line. Each child process sits in a guard that kills and reaps it when dropped,
@@ -415,6 +416,54 @@ fn check_finds_no_violation() {
         "{report}"
     );
     assert!(report.contains("INV-1 no expired hand-out"), "{report}");
+}
+
+/// `check --explore` serves the model on loopback only, announces the port it bound first,
+/// and answers stateright's API: the two initial states (unpinned, pinned), then the steps
+/// from one, each naming the kinds and the rule taken.
+#[test]
+fn check_explore_serves_the_model_on_loopback_only() {
+    for addr in ["0.0.0.0:0", "192.0.2.1:3000", "[::]:0"] {
+        let out = run(&["check", "--explore", "--listen", addr]);
+        assert_eq!(out.status.code(), Some(1), "{addr}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains("is not a loopback address"), "{err}");
+    }
+    let (_explorer, url) = listen(
+        &[
+            "check",
+            "--explore",
+            "--listen",
+            "127.0.0.1:0",
+            "--depth",
+            "3",
+        ],
+        "",
+    );
+    let (status, _, body) = reply(http().get(format!("{url}/.states")).call());
+    assert_eq!(status, 200);
+    let inits = json(&body);
+    let inits = inits.as_array().expect("a list of initial states");
+    assert_eq!(inits.len(), 2, "{body}");
+    assert!(
+        inits
+            .iter()
+            .all(|s| s["state"].as_str().unwrap_or("").contains("kind: Idle,")),
+        "{body}"
+    );
+    let (status, _, body) = reply(http().get(format!("{url}/.states/0")).call());
+    assert_eq!(status, 200);
+    let steps = json(&body);
+    let first = &steps[0];
+    assert_eq!(first["action"], "Demand", "{body}");
+    let outcome = first["outcome"].as_str().unwrap_or("");
+    assert!(
+        outcome.starts_with("kind: Idle -> Discovering\nrule: R1 "),
+        "{outcome}"
+    );
+    let (status, _, _) = reply(http().get(format!("{url}/.states/0/99999")).call());
+    assert_eq!(status, 404, "a transition that does not exist");
 }
 
 /// The whole demo story at three times its speed: about 14 s.

@@ -209,6 +209,7 @@ pub(crate) fn timeline(run: &Run, margin: f64, client: &str) -> Timeline {
             expires,
             margin,
             revoked: s.revoked_at.as_deref().and_then(|r| secs(run, r)),
+            refresh: None,
         });
     }
     let mut handouts = Vec::new();
@@ -263,5 +264,6 @@ pub(crate) fn timeline(run: &Run, margin: f64, client: &str) -> Timeline {
             })
             .collect(),
         spans,
+        ..Timeline::default()
     }
 }
