@@ -49,6 +49,12 @@ mutants=(
   "coarse and precise reads swapped~crates/provider/src/provider.rs~let coarse = self.clock.coarse(); let now = self.clock.now();~let coarse = self.clock.now(); let now = self.clock.coarse();~credcycle/it/props::"
   "conform counts no expired hand-out~crates/cli/src/conform/judge.rs~} else if h.expired {~} else if false {~credcycle-cli/conform/replays_an_expired_key"
   "conform --require ignores expired hand-outs~crates/cli/src/conform.rs~if expired > 0 {~if false {~credcycle-cli/conform/replays_an_expired_key"
+  # Issue 13: metrics (ProviderStats, serve's /metrics and /healthz).
+  "metrics: hot-path hand-outs counted nowhere~crates/provider/src/stats.rs~stripe.0.fetch_add(1, Ordering::Relaxed);~let _ = stripe;~credcycle/it/stats::"
+  "metrics: IMDS replies not counted~crates/provider/src/provider.rs~cold.imds.record(&reply);~~credcycle/it/stats::"
+  "metrics: time left ignores the wall clock~crates/provider/src/provider.rs~Some(mono.min(wall))~Some(mono.min(wall.max(mono)))~credcycle/it/stats::"
+  "metrics: /healthz always healthy~crates/cli/src/serve/metrics.rs~let healthy = stats.usable_for.is_some();~let healthy = true;~credcycle-cli/it/metrics::healthz_is_503"
+  "metrics: serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/metrics::monitoring_is_under_the_host_check"
 )
 
 survived=0
