@@ -283,30 +283,7 @@ async fn handle(
         if req.method() != Method::GET {
             return Ok(method_not_allowed());
         }
-        return Ok(if path == "/metrics" {
-            match metrics::render(registry) {
-                Ok(text) => {
-                    let mut response = json(StatusCode::OK, &text);
-                    response.headers_mut().insert(
-                        CONTENT_TYPE,
-                        hyper::header::HeaderValue::from_static(metrics::CONTENT_TYPE),
-                    );
-                    response
-                }
-                Err(_) => json(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    &error_body("MetricsUnavailable", "the metrics could not be written"),
-                ),
-            }
-        } else {
-            let (healthy, body) = metrics::health(provider);
-            let status = if healthy {
-                StatusCode::OK
-            } else {
-                StatusCode::SERVICE_UNAVAILABLE
-            };
-            json(status, &body)
-        });
+        return Ok(monitoring(path, registry, provider));
     }
     // Then the token: without it, nothing about this endpoint is revealed.
     if let Some(expected) = token {
@@ -357,6 +334,30 @@ async fn handle(
     })
 }
 
+/// `GET /metrics` or `GET /healthz`: read from the provider's stats, never asking IMDS.
+fn monitoring(
+    path: &str,
+    registry: &prometheus_client::registry::Registry,
+    provider: &Provider,
+) -> Response<Full<Bytes>> {
+    if path == "/metrics" {
+        return match metrics::render(registry) {
+            Ok(text) => response(StatusCode::OK, metrics::CONTENT_TYPE, text),
+            Err(_) => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &error_body("MetricsUnavailable", "the metrics could not be written"),
+            ),
+        };
+    }
+    let (healthy, body) = metrics::health(provider);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, &body)
+}
+
 fn method_not_allowed() -> Response<Full<Bytes>> {
     let mut response = json(
         StatusCode::METHOD_NOT_ALLOWED,
@@ -378,11 +379,15 @@ fn error_body(code: &str, message: &str) -> String {
 }
 
 fn json(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    response(status, "application/json", body.to_owned())
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     response
 }
