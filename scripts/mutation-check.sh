@@ -53,6 +53,12 @@ mutants=(
   "demo draws refusals as hand-outs~crates/cli/src/demo/drawn.rs~cell.refusals += 1;~cell.handouts += 1;~credcycle-cli/pictures/the_outage_is_drawn_as_the_story_promises"
   "timeline draws no refresh window~crates/cli/src/timeline.rs~(refresh, usable, REFRESH),~(refresh, usable, SET),~credcycle-cli/pictures/committed_demo_timeline_is_fresh"
   "explorer's world hides its kind~model/src/world.rs~.field(\"kind\", &self.core.kind())~~credcycle-model/check/explorer_steps_name_the_kinds_and_the_rule"
+  # Issue 13: metrics (ProviderStats, serve's /metrics and /healthz).
+  "metrics: hot-path hand-outs counted nowhere~crates/provider/src/stats.rs~stripe.0.fetch_add(1, Ordering::Relaxed);~let _ = stripe;~credcycle/it/stats::"
+  "metrics: IMDS replies not counted~crates/provider/src/provider.rs~cold.imds.record(&reply);~~credcycle/it/stats::"
+  "metrics: time left ignores the wall clock~crates/provider/src/provider.rs~Some(mono.min(wall))~Some(mono.min(wall.max(mono)))~credcycle/it/stats::"
+  "metrics: /healthz always healthy~crates/cli/src/serve/metrics.rs~let healthy = stats.usable_for.is_some();~let healthy = true;~credcycle-cli/it/metrics::healthz_is_503"
+  "metrics: serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/metrics::monitoring_is_under_the_host_check"
 )
 
 survived=0

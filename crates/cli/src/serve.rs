@@ -23,6 +23,8 @@ use zeroize::Zeroizing;
 
 use crate::Failure;
 
+mod metrics;
+
 /// The SDKs' variable for the token they send; `serve` reads it too.
 const TOKEN_VAR: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 
@@ -35,6 +37,10 @@ const TOKEN_VAR: &str = "AWS_CONTAINER_AUTHORIZATION_TOKEN";
 /// --auth-token-file, else AWS_CONTAINER_AUTHORIZATION_TOKEN, else a generated one written to a
 /// new private file whose path is printed on stderr), and its `Host` must be a loopback name or
 /// the address it reached (DNS rebinding from a browser page is refused).
+///
+/// For monitoring, `GET /metrics` (Prometheus text format) and `GET /healthz` (200 while usable
+/// credentials are held, else 503): under the same Host check, without the token (they show no
+/// secret).
 ///
 /// The first line on stdout is exactly `listening on http://HOST:PORT/credentials`.
 #[derive(Debug, clap::Args)]
@@ -73,6 +79,8 @@ struct Shared {
     provider: Provider,
     /// `None` only with `--insecure-no-auth`.
     token: Option<Zeroizing<String>>,
+    /// What `/metrics` encodes (read from the provider at each scrape).
+    registry: prometheus_client::registry::Registry,
 }
 
 #[derive(Serialize)]
@@ -126,7 +134,12 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         check_token(token)?;
     }
     let provider = crate::provider(args.endpoint.as_deref())?;
-    let shared = Arc::new(Shared { provider, token });
+    let registry = metrics::registry(provider.clone());
+    let shared = Arc::new(Shared {
+        provider,
+        token,
+        registry,
+    });
     let connections = Arc::new(Semaphore::new(args.max_connections as usize));
     let runtime = crate::runtime()?;
     let served = runtime.block_on(async move {
@@ -247,7 +260,11 @@ async fn handle(
     local: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
-    let Shared { provider, token } = &*shared;
+    let Shared {
+        provider,
+        token,
+        registry,
+    } = &*shared;
     // The Host first: a page that reached this port through DNS rebinding learns nothing, not
     // even whether a token is needed.
     if !host_allowed(&req, local.ip()) {
@@ -259,6 +276,14 @@ async fn handle(
                 "the Host header must name a loopback address, localhost, or this endpoint's address",
             ),
         ));
+    }
+    // Monitoring needs no token (scrapers and probes seldom can send one verbatim) and shows no
+    // secret; the Host check above applies to it all the same.
+    if let path @ ("/metrics" | "/healthz") = req.uri().path() {
+        if req.method() != Method::GET {
+            return Ok(method_not_allowed());
+        }
+        return Ok(monitoring(path, registry, provider));
     }
     // Then the token: without it, nothing about this endpoint is revealed.
     if let Some(expected) = token {
@@ -285,15 +310,7 @@ async fn handle(
         ));
     }
     if req.method() != Method::GET {
-        let mut response = json(
-            StatusCode::METHOD_NOT_ALLOWED,
-            &error_body("MethodNotAllowed", "use GET"),
-        );
-        response.headers_mut().insert(
-            hyper::header::ALLOW,
-            hyper::header::HeaderValue::from_static("GET"),
-        );
-        return Ok(response);
+        return Ok(method_not_allowed());
     }
     Ok(match provider.credentials_async().await {
         Ok(creds) => {
@@ -317,6 +334,42 @@ async fn handle(
     })
 }
 
+/// `GET /metrics` or `GET /healthz`: read from the provider's stats, never asking IMDS.
+fn monitoring(
+    path: &str,
+    registry: &prometheus_client::registry::Registry,
+    provider: &Provider,
+) -> Response<Full<Bytes>> {
+    if path == "/metrics" {
+        return match metrics::render(registry) {
+            Ok(text) => response(StatusCode::OK, metrics::CONTENT_TYPE, text),
+            Err(_) => json(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &error_body("MetricsUnavailable", "the metrics could not be written"),
+            ),
+        };
+    }
+    let (healthy, body) = metrics::health(provider);
+    let status = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json(status, &body)
+}
+
+fn method_not_allowed() -> Response<Full<Bytes>> {
+    let mut response = json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &error_body("MethodNotAllowed", "use GET"),
+    );
+    response.headers_mut().insert(
+        hyper::header::ALLOW,
+        hyper::header::HeaderValue::from_static("GET"),
+    );
+    response
+}
+
 fn refusal_text(e: &ProviderError) -> String {
     e.to_string()
 }
@@ -326,11 +379,15 @@ fn error_body(code: &str, message: &str) -> String {
 }
 
 fn json(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_owned())));
+    response(status, "application/json", body.to_owned())
+}
+
+fn response(status: StatusCode, content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
     *response.status_mut() = status;
     response.headers_mut().insert(
         CONTENT_TYPE,
-        hyper::header::HeaderValue::from_static("application/json"),
+        hyper::header::HeaderValue::from_static(content_type),
     );
     response
 }

@@ -60,10 +60,12 @@ pub mod aws_sdk;
 mod error;
 mod fetch;
 mod provider;
+mod stats;
 
 pub use error::ProviderError;
 pub use fetch::Fetcher;
-pub use provider::{ProvidedCredentials, Provider, ProviderBuilder, ProviderStats};
+pub use provider::{ProvidedCredentials, Provider, ProviderBuilder};
+pub use stats::{ImdsStatusCounts, ProviderStats, RefreshOutcomes, RefusalCounts};
 
 // What a user of the Provider needs from the other crates, so that `credcycle` is the only
 // dependency. The crates themselves stay reachable for everything else.

@@ -16,6 +16,7 @@ use credcycle_imds::{ImdsClient, ImdsConfig, UreqTransport};
 
 use crate::error::ProviderError;
 use crate::fetch::Fetcher;
+use crate::stats::{ImdsStatusCounts, ProviderStats, RefreshOutcomes, RefusalCounts, Striped};
 
 /// EC2 instance-profile credentials for any number of threads: refreshed ahead of expiry, never
 /// handed out past it.
@@ -59,20 +60,6 @@ pub struct ProviderBuilder {
     wait_timeout: Duration,
     background: bool,
     seed: Option<u64>,
-}
-
-/// Counters of the slow path (the hot path counts nothing, so that it stays contention-free).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct ProviderStats {
-    /// Calls that missed the snapshot and took the lifecycle's lock.
-    pub slow_calls: u64,
-    /// IMDS requests carried out (role listings and credentials fetches).
-    pub requests: u64,
-    /// Callers waiting right now for a request in flight (their own or another caller's).
-    pub waiting: u64,
-    /// Whether a request to IMDS is being carried out right now.
-    pub in_flight: bool,
 }
 
 /// Credentials handed out by a [`Provider`]. Dereferences to [`Credentials`].
@@ -273,6 +260,8 @@ struct Shared {
     wait_timeout: Duration,
     background: Option<Arc<Signal>>,
     waiting: AtomicU64,
+    /// Hand-outs, hot path and slow path (per-thread stripes: the hot path shares no line).
+    handouts: Striped,
 }
 
 /// The lifecycle and the IMDS client, behind the lock.
@@ -286,6 +275,9 @@ struct Cold {
     queued: Option<Action>,
     slow_calls: u64,
     requests: u64,
+    refusals: RefusalCounts,
+    outcomes: RefreshOutcomes,
+    imds: ImdsStatusCounts,
 }
 
 /// Wakes and stops the background thread.
@@ -335,6 +327,7 @@ impl Provider {
         let snapshot = shared.hot.load();
         if snapshot.passes(now) {
             if now.mono < snapshot.nudge_at || !shared.nudge() {
+                shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
             // This caller carried out a refresh, which took time: INV-1 at the moment of
@@ -343,6 +336,7 @@ impl Provider {
             let now = shared.clock.coarse();
             let snapshot = shared.hot.load();
             if snapshot.passes(now) {
+                shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
             return shared.slow();
@@ -388,14 +382,38 @@ impl Provider {
         self.shared.lock().machine.state().role.clone()
     }
 
-    /// Counters of the slow path.
+    /// A snapshot of the state, the time the held credentials stay usable, and the counters
+    /// (see [`ProviderStats`]). Takes the lifecycle's lock briefly; never asks IMDS anything.
     #[must_use]
     pub fn stats(&self) -> ProviderStats {
-        let cold = self.shared.lock();
+        let shared = &self.shared;
+        let cold = shared.lock();
+        let now = shared.clock.now();
+        let machine = &cold.machine;
+        let usable_for = match (machine.credentials(now), machine.state().held.as_ref()) {
+            (Ok(handout), Some(held)) if !handout.in_grace() => {
+                let policy = machine.policy();
+                let mono = held
+                    .usable_until(policy)
+                    .saturating_duration_since(now.mono);
+                let wall = held
+                    .expiration
+                    .saturating_sub(policy.expiry_margin())
+                    .saturating_duration_since(now.wall);
+                Some(mono.min(wall))
+            }
+            _ => None,
+        };
         ProviderStats {
+            state: machine.kind(),
+            usable_for,
+            handouts: shared.handouts.sum(),
+            refusals: cold.refusals,
+            outcomes: cold.outcomes,
+            imds: cold.imds,
             slow_calls: cold.slow_calls,
             requests: cold.requests,
-            waiting: self.shared.waiting.load(Ordering::Relaxed),
+            waiting: shared.waiting.load(Ordering::Relaxed),
             in_flight: cold.fetcher.is_none(),
         }
     }
@@ -456,8 +474,10 @@ impl Provider {
         let shared = &*self.shared;
         let now = shared.clock.coarse();
         let snapshot = shared.hot.load();
-        (snapshot.passes(now) && now.mono < snapshot.nudge_at)
-            .then(|| Snapshot::hand_out(snapshot, now).into_owned())
+        (snapshot.passes(now) && now.mono < snapshot.nudge_at).then(|| {
+            shared.handouts.add();
+            Snapshot::hand_out(snapshot, now).into_owned()
+        })
     }
 }
 
@@ -565,12 +585,16 @@ impl ProviderBuilder {
                 queued: None,
                 slow_calls: 0,
                 requests: 0,
+                refusals: RefusalCounts::default(),
+                outcomes: RefreshOutcomes::default(),
+                imds: ImdsStatusCounts::default(),
             }),
             settled: Condvar::new(),
             clock,
             wait_timeout: self.wait_timeout,
             background: background.clone(),
             waiting: AtomicU64::new(0),
+            handouts: Striped::new(),
         });
         if let Some(signal) = background {
             let weak = Arc::downgrade(&shared);
@@ -610,6 +634,7 @@ impl Shared {
             let refusal = match cold.machine.credentials(now) {
                 Ok(handout) => {
                     self.publish(&cold);
+                    self.handouts.add();
                     let passes_until = cold.machine.state().held.as_ref().map(|held| {
                         let policy = cold.machine.policy();
                         if handout.in_grace() {
@@ -638,16 +663,20 @@ impl Shared {
             if cold.fetcher.is_some() {
                 // Nobody is asking IMDS, and the machine would not: backing off, detached or
                 // stopped. Waiting would not help (INV-4).
-                return Err(ProviderError::Refused {
+                let error = ProviderError::Refused {
                     refusal,
                     cause: cold.last_error.clone(),
-                });
+                };
+                cold.refusals.record(&error);
+                return Err(error);
             }
             // A request is in flight (this caller's or another's): wait for it (INV-3), within
             // the wait timeout.
             let waited = now.mono.saturating_duration_since(started);
             if self.left_to_wait(started, now).is_none() {
-                return Err(ProviderError::TimedOut { waited, refusal });
+                let error = ProviderError::TimedOut { waited, refusal };
+                cold.refusals.record(&error);
+                return Err(error);
             }
             cold = self.wait_once(cold, started, now);
         }
@@ -727,7 +756,10 @@ impl Shared {
         let mut request = None;
         while let Some(action) = cold.machine.poll_action() {
             match action {
-                Action::Notify(event) => log_event(&event),
+                Action::Notify(event) => {
+                    cold.outcomes.record(&event);
+                    log_event(&event);
+                }
                 request_action => request = Some(request_action),
             }
         }
@@ -814,6 +846,7 @@ impl Shared {
                 self.settled.notify_all();
                 return cold;
             };
+            cold.imds.record(&reply);
             if matches!(
                 &reply,
                 Input::RoleReply { result: Err(_), .. }

@@ -9,5 +9,6 @@ mod hot_path;
 mod props;
 mod scripted;
 mod sim;
+mod stats;
 
 pub(crate) use scripted::scripted;
