@@ -63,7 +63,7 @@ mod provider;
 
 pub use error::ProviderError;
 pub use fetch::Fetcher;
-pub use provider::{ProvidedCredentials, Provider, ProviderBuilder, ProviderStats};
+pub use provider::{ProvidedCredentials, Provider, ProviderBuilder, ProviderStats, Source};
 
 // What a user of the Provider needs from the other crates, so that `credcycle` is the only
 // dependency. The crates themselves stay reachable for everything else.
@@ -72,6 +72,9 @@ pub use credcycle_core::{
     AccessKeyId, Action, Credentials, ImdsFailure, Input, InvalidRoleName, MonoTime, Now, Policy,
     PolicyBuilder, PolicyError, Refusal, RequestId, RoleName, SecretAccessKey, SessionToken,
     StateKind, WallTime,
+};
+pub use credcycle_imds::container::{
+    ContainerConfig, ContainerConfigBuilder, ContainerConfigError, ContainerError,
 };
 pub use credcycle_imds::{
     ConfigError as ImdsConfigError, EndpointMode, ImdsConfig, ImdsConfigBuilder, ImdsError,
