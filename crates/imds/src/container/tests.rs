@@ -31,6 +31,24 @@ fn relative_uri_resolves_against_the_ecs_agent() {
     assert_eq!(c.timeout(), Duration::from_secs(2));
     assert_eq!(c.num_attempts(), 3);
     assert_eq!(c.label().as_str(), ROLE_LABEL);
+    // The default endpoint, checked without connecting: the request is built, not sent.
+    let client = ContainerClient::with_config(c);
+    let request = client.request().unwrap();
+    assert_eq!(
+        request.url(),
+        "http://169.254.170.2/v2/credentials/2f9c-task"
+    );
+    assert_eq!(request.path(), "/v2/credentials/2f9c-task");
+    assert!(request.expose_headers().is_empty(), "no token, no header");
+    // EKS Pod Identity's, likewise.
+    let c = ContainerConfig::from_env_source(env(&[
+        (vars::FULL_URI, "http://169.254.170.23/v1/credentials"),
+        (vars::AUTHORIZATION_TOKEN, "eks-token"),
+    ]))
+    .unwrap();
+    let request = ContainerClient::with_config(c).request().unwrap();
+    assert_eq!(request.url(), "http://169.254.170.23/v1/credentials");
+    assert_eq!(request.expose_headers(), [("Authorization", "eks-token")]);
 }
 
 #[test]
