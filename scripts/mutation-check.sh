@@ -49,6 +49,10 @@ mutants=(
   "coarse and precise reads swapped~crates/provider/src/provider.rs~let coarse = self.clock.coarse(); let now = self.clock.now();~let coarse = self.clock.now(); let now = self.clock.coarse();~credcycle/it/props::"
   "conform counts no expired hand-out~crates/cli/src/conform/judge.rs~} else if h.expired {~} else if false {~credcycle-cli/conform/replays_an_expired_key"
   "conform --require ignores expired hand-outs~crates/cli/src/conform.rs~if expired > 0 {~if false {~credcycle-cli/conform/replays_an_expired_key"
+  # Issue 13: the container source (its allow-list is covered by credcycle-imds's unit tests: a
+  # mutant there would make the CLI test connect to a non-loopback address).
+  "container token file never read~crates/imds/src/container.rs~Self::File { path, .. } => read_token_file(path).map(Some),~Self::File { .. } => Ok(None),~credcycle-cli/it/container::get_follows_a_token_file"
+  "container 401 retried~crates/imds/src/container.rs~status @ (401 | 403) => return Err(ContainerError::Unauthorized { status }),~status @ (401 | 403) => ContainerError::Unauthorized { status },~credcycle-cli/it/container::get_follows_a_token_file"
 )
 
 survived=0

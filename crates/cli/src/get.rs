@@ -33,8 +33,8 @@ As an AWS CLI / SDK credential_process, in ~/.aws/config:
 
 Exit status: 0 credentials printed, 1 no usable credentials (the message says why), 2 bad usage.")]
 pub(crate) struct Args {
-    /// Where to get credentials: auto (container variables first, then IMDS, as the SDKs),
-    /// imds, or container.
+    /// Where to get credentials: auto (container variables first, then IMDS, as the SDKs; an
+    /// IMDS flag such as --endpoint picks IMDS), imds, or container.
     #[arg(long, value_enum, default_value_t = Source::Auto)]
     source: Source,
     /// The source's endpoint: IMDS's, e.g. http://169.254.169.254 (default: from the
@@ -112,7 +112,7 @@ fn parse_role(s: &str) -> Result<RoleName, String> {
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     let clock = SystemClock::new();
-    let (mut client, pinned) = match resolve(args.source) {
+    let (mut client, pinned) = match resolve(args) {
         Source::Container => {
             let config = container_config(args)?;
             let label = config.label().clone();
@@ -181,9 +181,17 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     }
 }
 
-/// `auto` in the SDKs' order: the container endpoint when either of its URI variables is set.
-fn resolve(source: Source) -> Source {
-    match source {
+/// `auto` in the SDKs' order: the container endpoint when either of its URI variables is set,
+/// unless a flag asks for IMDS. `--endpoint` meant IMDS's endpoint before there was a container
+/// source, and a `credential_process = credcycle get --endpoint URL` inherits its SDK's
+/// environment, container variables included; so under `auto`, `--endpoint` (like `--role`,
+/// `--extended` and `--allow-imdsv1`) picks IMDS, as IMDS settings given to the Provider's
+/// builder do.
+fn resolve(args: &Args) -> Source {
+    let wants_imds =
+        args.endpoint.is_some() || args.role.is_some() || args.extended || args.allow_imdsv1;
+    match args.source {
+        Source::Auto if wants_imds => Source::Imds,
         Source::Auto if ContainerConfig::configured_in(crate::env_var) => Source::Container,
         Source::Auto => Source::Imds,
         explicit => explicit,
@@ -200,8 +208,7 @@ fn container_config(args: &Args) -> Result<ContainerConfig, Failure> {
     ];
     if let Some((_, flag)) = imds_only.iter().find(|(set, _)| *set) {
         return Err(Failure(format!(
-            "{flag} applies to IMDS only, and the source is the container endpoint (--source \
-             container, or AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI is set)"
+            "{flag} applies to IMDS only, and --source container was asked for"
         )));
     }
     let mut builder = ContainerConfig::builder();

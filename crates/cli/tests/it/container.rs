@@ -211,15 +211,34 @@ by = 30
 }
 
 #[test]
-fn imds_flags_are_refused_for_the_container_source() {
+fn imds_flags_are_refused_for_the_container_source_and_pick_imds_under_auto() {
     let file = token_file("flags", "pod-token-1");
-    let output = get("http://127.0.0.1:9/x", &file, &["--role", "web"])
-        .output()
-        .unwrap();
+    let output = get(
+        "http://127.0.0.1:9/x",
+        &file,
+        &["--source", "container", "--role", "web"],
+    )
+    .output()
+    .unwrap();
     assert_eq!(output.status.code(), Some(1));
-    assert!(
-        stderr(&output).starts_with("credcycle: --role applies to IMDS only"),
-        "{}",
-        stderr(&output)
+    assert_eq!(
+        stderr(&output),
+        "credcycle: --role applies to IMDS only, and --source container was asked for\n"
     );
+    // A credential_process child (`credcycle get --endpoint URL`) inherits its SDK's
+    // environment, container variables included: its --endpoint still means IMDS.
+    let (sim, _) = sim(SimConfig::default());
+    let output = get(
+        "http://127.0.0.1:9/x",
+        &file,
+        &["--endpoint", &sim.url(), "--format", "json"],
+    )
+    .output()
+    .unwrap();
+    let v = json(&output);
+    assert_eq!(
+        v["Role"], "credcycle-sim-role",
+        "IMDS, not the container endpoint"
+    );
+    assert_eq!(sim.report().token_puts, 1);
 }
