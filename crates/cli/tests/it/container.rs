@@ -187,6 +187,38 @@ status = 500
     );
     assert_eq!(failing.report().count("credentials", "500"), 2);
 
+    // An endpoint that accepts the connection and never answers: each attempt times out.
+    let scenario = Scenario::from_toml_str(
+        r#"
+[[event]]
+at = 0
+fault = "outage"
+mode = "timeout"
+"#,
+    )
+    .unwrap();
+    let (silent, url) = sim(SimConfig::default().with_scenario(scenario));
+    let output = get(
+        &url,
+        &file,
+        &[
+            "--source",
+            "container",
+            "--timeout",
+            "0.2",
+            "--attempts",
+            "2",
+        ],
+    )
+    .output()
+    .unwrap();
+    assert_eq!(
+        stderr(&output),
+        "credcycle: the container credentials endpoint 127.0.0.1 did not answer within 200ms \
+         (2 attempts)\n"
+    );
+    assert_eq!(silent.report().dropped, 2);
+
     let scenario = Scenario::from_toml_str(
         r#"
 [[event]]
