@@ -191,6 +191,11 @@ pub(crate) fn config_failure(e: &credcycle_imds::ConfigError) -> Failure {
     }
 }
 
+/// An environment variable, read lossily (for settings read through a function).
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
 /// A single-threaded tokio runtime for the network subcommands.
 pub(crate) fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
     tokio::runtime::Builder::new_current_thread()

@@ -53,6 +53,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use zeroize::Zeroizing;
 
 use crate::config::Endpoint;
+use crate::container::{AuthorizationToken, ContainerEndpoint};
 use crate::token::ImdsToken;
 
 /// The largest reply body accepted, in bytes (64 KiB). Transports stop reading at one byte more
@@ -77,6 +78,10 @@ pub const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
 
 /// The header carrying the token TTL in seconds: asked for in the `PUT`, echoed in its reply.
 pub const TOKEN_TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
+
+/// The request header carrying a container-credentials endpoint's authorization token (a
+/// secret).
+pub const AUTHORIZATION_HEADER: &str = "Authorization";
 
 /// The HTTP method of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,15 +121,19 @@ pub enum RequestKind {
     Credentials,
     /// `GET /latest/meta-data/iam/security-credentials-extended/<role>`.
     ExtendedCredentials,
+    /// `GET` of a container-credentials endpoint (ECS, EKS Pod Identity; see
+    /// [`container`](crate::container)).
+    ContainerCredentials,
 }
 
 impl RequestKind {
     /// Every kind, in protocol order.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::Token,
         Self::RoleListing,
         Self::Credentials,
         Self::ExtendedCredentials,
+        Self::ContainerCredentials,
     ];
 }
 
@@ -135,6 +144,7 @@ impl fmt::Display for RequestKind {
             Self::RoleListing => "the role listing",
             Self::Credentials => "the credentials request",
             Self::ExtendedCredentials => "the extended credentials request",
+            Self::ContainerCredentials => "the container credentials request",
         })
     }
 }
@@ -169,6 +179,7 @@ pub struct HttpRequest {
     ttl_secs: Option<u32>,
     ttl_text: Option<String>,
     token: Option<ImdsToken>,
+    authorization: Option<AuthorizationToken>,
 }
 
 impl HttpRequest {
@@ -182,6 +193,7 @@ impl HttpRequest {
             ttl_secs: None,
             ttl_text: None,
             token: None,
+            authorization: None,
         }
     }
 
@@ -239,6 +251,9 @@ impl HttpRequest {
         if let Some(token) = &self.token {
             headers.push((TOKEN_HEADER, token.expose_secret()));
         }
+        if let Some(authorization) = &self.authorization {
+            headers.push((AUTHORIZATION_HEADER, authorization.expose_secret()));
+        }
         headers
     }
 }
@@ -251,6 +266,9 @@ impl fmt::Debug for HttpRequest {
         }
         if self.token.is_some() {
             headers.push((TOKEN_HEADER, credcycle_core::REDACTED));
+        }
+        if self.authorization.is_some() {
+            headers.push((AUTHORIZATION_HEADER, credcycle_core::REDACTED));
         }
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
@@ -389,6 +407,39 @@ pub fn credentials_request(
     };
     let path = format!("{prefix}{}", PathSegment(role.as_str()));
     HttpRequest::new(endpoint, kind, Method::Get, &path).with_token(token)
+}
+
+/// `GET` of a container-credentials endpoint, with `Authorization: <token>` when there is one
+/// (the token verbatim, as every SDK sends it: no `Bearer` prefix is added).
+///
+/// ```
+/// use credcycle_imds::codec;
+/// use credcycle_imds::container::{AuthorizationToken, ContainerEndpoint};
+///
+/// let endpoint = ContainerEndpoint::relative("/v2/credentials/task-1")?;
+/// let token = AuthorizationToken::new("sentinel".to_owned(), "a test")?;
+/// let get = codec::container_credentials_request(&endpoint, Some(&token));
+/// assert_eq!(get.url(), "http://169.254.170.2/v2/credentials/task-1");
+/// assert_eq!(get.path(), "/v2/credentials/task-1");
+/// assert_eq!(get.expose_headers(), [("Authorization", "sentinel")]);
+/// assert!(!format!("{get:?}").contains("sentinel"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub fn container_credentials_request(
+    endpoint: &ContainerEndpoint,
+    authorization: Option<&AuthorizationToken>,
+) -> HttpRequest {
+    HttpRequest {
+        kind: RequestKind::ContainerCredentials,
+        method: Method::Get,
+        url: endpoint.as_str().to_owned(),
+        path_start: endpoint.path_start(),
+        ttl_secs: None,
+        ttl_text: None,
+        token: None,
+        authorization: authorization.cloned(),
+    }
 }
 
 /// Writes a path segment, percent-encoding every byte outside IAM's name characters.

@@ -62,6 +62,14 @@
 //! [`exchange`] has the details and the reasons, and [`codec`] what each reply
 //! must look like.
 //!
+//! ## Container credentials
+//!
+//! [`container`]: the endpoint of ECS task roles and EKS Pod Identity
+//! (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` / `_FULL_URI`, `AWS_CONTAINER_AUTHORIZATION_TOKEN` /
+//! `_TOKEN_FILE`), with the SDKs' allowed hosts and a [`ContainerClient`](container::ContainerClient)
+//! that answers the same core requests as [`ImdsClient`]: the same lifecycle, minus role
+//! discovery and the session token.
+//!
 //! ## Configuration
 //!
 //! [`ImdsConfig`]: explicit options, then the AWS SDKs' environment variables, then defaults.
@@ -117,6 +125,7 @@ mod asynchronous;
 mod client;
 pub mod codec;
 pub mod config;
+pub mod container;
 mod error;
 pub mod exchange;
 mod token;

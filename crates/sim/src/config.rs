@@ -51,6 +51,49 @@ pub struct SimConfig {
     pub account_id: String,
     /// Scripted faults and role changes. Default none.
     pub scenario: Option<Scenario>,
+    /// Also serve container credentials (the ECS / EKS Pod Identity endpoint). Default none.
+    pub container: Option<SimContainer>,
+}
+
+/// The container-credentials endpoint of a simulator: the path it answers at and the
+/// `Authorization` token it requires (compared verbatim, as the real agents do).
+///
+/// A `GET` of the path with the right token gets the attached role's current set (the same
+/// sets, rotation and faults as the IMDS paths: container fetches are of the `credentials`
+/// class) as JSON with `AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`, `RoleArn` and
+/// `AccountId`; a missing or wrong token gets a 401, another method a 405, no role a 404.
+/// `POST /_sim/authorization` (body: the new token) replaces the token, as EKS rotates it.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SimContainer {
+    /// The path, for example `/v1/credentials` (EKS Pod Identity) or `/v2/credentials/<id>`
+    /// (ECS).
+    pub path: String,
+    /// The token required in `Authorization` (a secret: redacted in `Debug`).
+    pub authorization: String,
+}
+
+impl SimContainer {
+    /// The default path: EKS Pod Identity's.
+    pub const DEFAULT_PATH: &str = "/v1/credentials";
+
+    /// An endpoint at `path` requiring `authorization`.
+    #[must_use]
+    pub fn new(path: impl Into<String>, authorization: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            authorization: authorization.into(),
+        }
+    }
+}
+
+impl core::fmt::Debug for SimContainer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimContainer")
+            .field("path", &self.path)
+            .field("authorization", &credcycle_core::REDACTED)
+            .finish()
+    }
 }
 
 impl Default for SimConfig {
@@ -64,6 +107,7 @@ impl Default for SimConfig {
             seed: None,
             account_id: "123456789012".to_owned(),
             scenario: None,
+            container: None,
         }
     }
 }
@@ -135,6 +179,13 @@ impl SimConfig {
         self
     }
 
+    /// Also serves container credentials (see [`SimContainer`]).
+    #[must_use]
+    pub fn with_container(mut self, container: SimContainer) -> Self {
+        self.container = Some(container);
+        self
+    }
+
     /// Checks the configuration.
     ///
     /// # Errors
@@ -158,8 +209,25 @@ impl SimConfig {
                 len: self.account_id.len(),
             });
         }
+        if let Some(container) = &self.container {
+            let path = container.path.as_str();
+            let taken = ["/latest", "/_sim"]
+                .iter()
+                .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+            if !path.starts_with('/') || path.contains(['?', '#']) || taken {
+                return Err(ConfigError::ContainerPath);
+            }
+            if !valid_authorization(&container.authorization) {
+                return Err(ConfigError::ContainerToken);
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether `token` can be required in `Authorization`: non-empty, one line.
+pub(crate) fn valid_authorization(token: &str) -> bool {
+    !token.is_empty() && !token.chars().any(|c| c.is_control() && c != '\t')
 }
 
 /// Why a [`SimConfig`] was refused.
@@ -186,6 +254,15 @@ pub enum ConfigError {
         /// Its length, in bytes.
         len: usize,
     },
+    /// The container path is not a path of its own.
+    #[error(
+        "the container credentials path must start with / and have no query, and must not be \
+         under /latest or /_sim"
+    )]
+    ContainerPath,
+    /// The container token is empty or not one line.
+    #[error("the container authorization token must be one non-empty line")]
+    ContainerToken,
 }
 
 #[cfg(test)]

@@ -206,6 +206,18 @@
 //!   that the client used that set now, and answers whether it had expired (or its role had
 //!   been removed) at that moment ([`UseRecord`]); 404 for a key never issued.
 //! - `POST /_sim/detach`, `POST /_sim/attach?role=NAME`, `POST /_sim/rotate`: live control.
+//! - `POST /_sim/authorization` with the new token as the body: replaces the token the container
+//!   endpoint requires (409 without one).
+//!
+//! ## Container credentials
+//!
+//! With [`SimConfig::container`] ([`SimContainer`]), the simulator also serves the container
+//! endpoint of ECS task roles and EKS Pod Identity at a path of its own: a `GET` with the
+//! required `Authorization` token gets the attached role's current set as the agents write it
+//! (`AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`, `RoleArn`, `AccountId`; no `Code`),
+//! a wrong or missing token a 401. These fetches are of the `credentials` class, so they share
+//! the IMDS paths' sets and rotation, and every credentials fault applies to them (outages,
+//! delays, throttling, malformed bodies, `expired` and `not-rotated` windows).
 //!
 //! The same operations exist in code on [`SimImds`], [`SimHandle`] and [`SimServer`].
 //!
@@ -237,7 +249,7 @@ mod scenario;
 mod server;
 mod wire;
 
-pub use config::{ConfigError, SimConfig};
+pub use config::{ConfigError, SimConfig, SimContainer};
 pub use imds::{MAX_LOGGED_REQUESTS, MAX_TOKEN_TTL_SECS, SimImds};
 pub use report::{IssuedSet, LoggedRequest, Report, UseRecord};
 pub use request::{Headers, PathClass, SimReply, SimRequest, TOKEN_HEADER, TOKEN_PATH, TTL_HEADER};

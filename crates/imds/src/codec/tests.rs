@@ -563,7 +563,8 @@ fn request_kinds_read_well_in_messages() {
             "the token request",
             "the role listing",
             "the credentials request",
-            "the extended credentials request"
+            "the extended credentials request",
+            "the container credentials request"
         ]
     );
     assert_eq!(Method::Put.to_string(), "PUT");
