@@ -15,7 +15,11 @@ use crate::format::{Format, render};
 /// the expiry margin (60 s) left. IMDS settings come from the flags, then from the SDKs'
 /// environment variables (AWS_EC2_METADATA_SERVICE_ENDPOINT, ..._ENDPOINT_MODE,
 /// AWS_METADATA_SERVICE_TIMEOUT, AWS_METADATA_SERVICE_NUM_ATTEMPTS,
-/// AWS_EC2_INSTANCE_PROFILE_NAME, AWS_EC2_METADATA_V1_DISABLED, AWS_EC2_METADATA_DISABLED).
+/// AWS_EC2_INSTANCE_PROFILE_NAME, AWS_EC2_METADATA_V1_DISABLED, AWS_EC2_METADATA_DISABLED),
+/// then from the profile AWS_PROFILE (default: default) of the shared config file
+/// AWS_CONFIG_FILE (default: ~/.aws/config): ec2_metadata_service_endpoint, ..._endpoint_mode,
+/// metadata_service_timeout, metadata_service_num_attempts, ec2_instance_profile_name,
+/// ec2_metadata_v1_disabled.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   credcycle get

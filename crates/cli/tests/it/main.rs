@@ -3,6 +3,7 @@
 //! in-process simulator or a listener on 127.0.0.1, and every `serve` talks to one of them.
 
 mod get;
+mod profile;
 mod serve;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
