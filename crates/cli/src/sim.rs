@@ -50,6 +50,11 @@ pub(crate) struct Args {
     /// Seed for tokens and key ids, for reproducible runs.
     #[arg(long)]
     seed: Option<u64>,
+    /// Run AWS's clock this many seconds ahead of this machine's (negative: behind), in
+    /// Expiration, LastUpdated and the Date header: a guest with a wrong clock, as seen from it.
+    #[arg(long, value_name = "SECS", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-86_400..=86_400))]
+    clock_offset: i64,
 }
 
 fn parse_role(s: &str) -> Result<RoleName, String> {
@@ -67,6 +72,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     config.role = (!args.detached).then(|| args.role.clone());
     config.allow_imdsv1 = args.allow_imdsv1;
     config.seed = args.seed;
+    config.clock_offset_secs = args.clock_offset;
     config.scenario = scenario;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock::new());
     let sim = SimImds::new(config, clock.now())

@@ -51,6 +51,12 @@ pub struct SimConfig {
     pub account_id: String,
     /// Scripted faults and role changes. Default none.
     pub scenario: Option<Scenario>,
+    /// How far AWS's clock is ahead of the wall time the simulator starts with, in whole
+    /// seconds (negative: behind). Everything the simulator writes in AWS time moves with it:
+    /// `Expiration`, `LastUpdated` and the `Date` header. Default 0. A guest whose clock is
+    /// wrong by N seconds sees what a simulator with offset -N shows a correct guest (what
+    /// `credcycle doctor`'s clock check is tested with). At most a day either way.
+    pub clock_offset_secs: i64,
 }
 
 impl Default for SimConfig {
@@ -64,6 +70,7 @@ impl Default for SimConfig {
             seed: None,
             account_id: "123456789012".to_owned(),
             scenario: None,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -71,6 +78,16 @@ impl Default for SimConfig {
 impl SimConfig {
     /// The role attached by default.
     pub const DEFAULT_ROLE: &str = "credcycle-sim-role";
+
+    /// The largest clock offset accepted, in seconds (a day).
+    pub const MAX_CLOCK_OFFSET_SECS: i64 = 86_400;
+
+    /// Puts AWS's clock `secs` seconds ahead of the start's wall time (negative: behind).
+    #[must_use]
+    pub fn with_clock_offset_secs(mut self, secs: i64) -> Self {
+        self.clock_offset_secs = secs;
+        self
+    }
 
     /// Attaches `role` at start.
     #[must_use]
@@ -153,6 +170,11 @@ impl SimConfig {
                 lifetime: self.lifetime,
             });
         }
+        if self.clock_offset_secs.abs() > Self::MAX_CLOCK_OFFSET_SECS {
+            return Err(ConfigError::ClockOffset {
+                secs: self.clock_offset_secs,
+            });
+        }
         if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::AccountId {
                 len: self.account_id.len(),
@@ -166,6 +188,12 @@ impl SimConfig {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The clock offset is more than a day either way.
+    #[error("clock offset {secs} s is more than a day (86400 s) either way")]
+    ClockOffset {
+        /// The offset asked for, in seconds.
+        secs: i64,
+    },
     /// Credentials must live at least one second.
     #[error("credential lifetime {lifetime:?} is shorter than one second")]
     LifetimeTooShort {
