@@ -160,6 +160,8 @@ impl RequestCounts {
             RequestKind::RoleListing => self.role_listing,
             RequestKind::Credentials => self.credentials,
             RequestKind::ExtendedCredentials => self.extended_credentials,
+            // Never sent by a session.
+            RequestKind::InstanceProfileInfo => 0,
         }
     }
 
@@ -169,6 +171,8 @@ impl RequestCounts {
             RequestKind::RoleListing => &mut self.role_listing,
             RequestKind::Credentials => &mut self.credentials,
             RequestKind::ExtendedCredentials => &mut self.extended_credentials,
+            // Never sent by a session.
+            RequestKind::InstanceProfileInfo => return,
         };
         *counter = counter.saturating_add(1);
     }
