@@ -2,6 +2,7 @@
 //! and its flags winning over an inherited environment. Loopback only: every IMDS is an
 //! in-process simulator or a listener on 127.0.0.1, and every `serve` talks to one of them.
 
+mod doctor;
 mod get;
 mod profile;
 mod serve;
