@@ -49,6 +49,11 @@ mutants=(
   "coarse and precise reads swapped~crates/provider/src/provider.rs~let coarse = self.clock.coarse(); let now = self.clock.now();~let coarse = self.clock.now(); let now = self.clock.coarse();~credcycle/it/props::"
   "conform counts no expired hand-out~crates/cli/src/conform/judge.rs~} else if h.expired {~} else if false {~credcycle-cli/conform/replays_an_expired_key"
   "conform --require ignores expired hand-outs~crates/cli/src/conform.rs~if expired > 0 {~if false {~credcycle-cli/conform/replays_an_expired_key"
+  # Issue 13: the shared config file's profile layer and credcycle doctor.
+  "profile endpoint ignored~crates/imds/src/config.rs~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?~} else if let Some(endpoint) = None::<Endpoint>~credcycle-cli/it/profile::get_uses_the_endpoint_of_the_profile"
+  "profile endpoint beats the environment~crates/imds/src/config.rs~} else if let Some(endpoint) = env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?.or(env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?) {~credcycle-cli/it/profile::the_environment_beats_the_profile"
+  "doctor forgets the hop-limit fix~crates/cli/src/doctor.rs~.fix(HOP_LIMIT_FIX)~~credcycle-cli/it/doctor::dropped_token_puts_name_the_hop_limit"
+  "doctor exits 0 at a failed step~crates/cli/src/doctor.rs~Some(step) => Err(Failure(format!(\"doctor: the {step} step failed\"))),~Some(_) => Ok(()),~credcycle-cli/it/doctor::a_closed_port_stops_at_connect"
 )
 
 survived=0
