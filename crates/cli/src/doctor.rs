@@ -891,11 +891,13 @@ fn container(env: &dyn Fn(&str) -> Option<String>) -> Step {
         )
         .data(data);
     }
+    // Problems make the SDKs fail; warnings are set variables that do nothing.
     let mut problems = Vec::new();
+    let mut warnings = Vec::new();
     let mut notes = Vec::new();
     let uri = match (get(RELATIVE), get(FULL)) {
         (Some(relative), full) => {
-            if !relative.starts_with('/') {
+            if !relative.trim().starts_with('/') {
                 problems.push(format!("{RELATIVE} must start with /"));
             }
             if full.is_some() {
@@ -910,7 +912,7 @@ fn container(env: &dyn Fn(&str) -> Option<String>) -> Step {
             Some(full.trim().to_owned())
         }
         (None, None) => {
-            problems.push(format!(
+            warnings.push(format!(
                 "a token is set but neither {RELATIVE} nor {FULL}: the SDKs ignore it"
             ));
             None
@@ -944,11 +946,14 @@ fn container(env: &dyn Fn(&str) -> Option<String>) -> Step {
     for note in &notes {
         let _ = write!(detail, "; {note}");
     }
-    if problems.is_empty() {
-        Step::new("container", Verdict::Ok, detail).data(data)
-    } else {
+    if !problems.is_empty() {
         let _ = write!(detail, "; {}", problems.join("; "));
         Step::new("container", Verdict::Fail, detail).data(data)
+    } else if !warnings.is_empty() {
+        let _ = write!(detail, "; {}", warnings.join("; "));
+        Step::new("container", Verdict::Warn, detail).data(data)
+    } else {
+        Step::new("container", Verdict::Ok, detail).data(data)
     }
 }
 

@@ -360,6 +360,17 @@ fn container_variables_are_reported_never_their_tokens() {
         ])
     );
     assert!(!run.stdout.contains("sentinel"));
+
+    // A token without a URI does nothing: a warning.
+    let run = doctor(
+        &sim.url(),
+        &[],
+        &[("AWS_CONTAINER_AUTHORIZATION_TOKEN", "sentinel-env-token")],
+    );
+    assert_eq!(run.code, Some(0), "{}", run.stdout);
+    assert_eq!(run.verdict("container"), "warn", "{}", run.stdout);
+    assert!(run.step("container").contains("the SDKs ignore it"));
+    assert!(!run.stdout.contains("sentinel"));
 }
 
 #[test]
