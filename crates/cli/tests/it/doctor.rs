@@ -386,6 +386,11 @@ fn the_endpoint_can_come_from_the_profile() {
         ),
     )
     .unwrap();
+    // Only once the settings surely point at loopback (see profile.rs).
+    assert_eq!(
+        crate::profile::resolved_endpoint(&config, Some("lab")),
+        sim.url()
+    );
     let output = credcycle()
         .arg("doctor")
         .env("AWS_CONFIG_FILE", &config)

@@ -1,6 +1,12 @@
 //! The shared config file (`AWS_CONFIG_FILE`, `AWS_PROFILE`): `credcycle get` reads its IMDS
 //! keys, below the flags and the environment. Every file here is written by the test: the
 //! binary runs with an empty environment, so the machine's own ~/.aws/config is never read.
+//!
+//! Where the endpoint is meant to come from the profile, a broken profile layer would send the
+//! binary to the default endpoint (169.254.169.254), which no test may contact. So each such
+//! test first resolves the settings with the library the binary uses ([`resolved_endpoint`]),
+//! and runs the binary only once they point at loopback; the other tests set an environment
+//! endpoint on loopback as a backstop.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -37,6 +43,21 @@ fn config_file(dir: &Path, endpoint: &str) -> PathBuf {
     path
 }
 
+/// The endpoint the library resolves for `AWS_CONFIG_FILE=config` and `AWS_PROFILE=profile`
+/// alone, without sending anything: the binary resolves it with the same code.
+pub(crate) fn resolved_endpoint(config: &Path, profile: Option<&str>) -> String {
+    let config = config.to_str().unwrap().to_owned();
+    let profile = profile.map(str::to_owned);
+    credcycle_imds::ImdsConfig::from_env_source(move |name| match name {
+        "AWS_CONFIG_FILE" => Some(config.clone()),
+        "AWS_PROFILE" => profile.clone(),
+        _ => None,
+    })
+    .unwrap()
+    .endpoint()
+    .to_string()
+}
+
 fn get(config: &Path, profile: Option<&str>, extra: &[(&str, &str)]) -> Output {
     let mut command = credcycle();
     command
@@ -64,6 +85,7 @@ fn get_uses_the_endpoint_of_the_profile() {
     let sim = sim();
     let dir = tempfile::tempdir().unwrap();
     let config = config_file(dir.path(), &sim.url());
+    assert_eq!(resolved_endpoint(&config, Some("lab")), sim.url());
     let output = get(&config, Some("lab"), &[]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let printed: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
@@ -124,6 +146,7 @@ fn without_aws_profile_the_default_profile_is_read() {
     let dir = tempfile::tempdir().unwrap();
     // `[default]` points at a closed port; `[profile lab]` (unused here) at the simulator.
     let config = config_file(dir.path(), &sim.url());
+    assert!(resolved_endpoint(&config, None).starts_with("http://127.0.0.1:"));
     let output = get(&config, None, &[("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "1")]);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -143,7 +166,11 @@ fn a_bad_value_in_the_profile_is_one_line_naming_file_line_and_key() {
         "[profile lab]\nregion = eu-west-1\nmetadata_service_timeout = soon\n",
     )
     .unwrap();
-    let output = get(&config, Some("lab"), &[]);
+    let output = get(
+        &config,
+        Some("lab"),
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed_url())],
+    );
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
@@ -161,7 +188,11 @@ fn a_broken_file_is_one_line_naming_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("config");
     std::fs::write(&config, "[default]\nregion = eu-west-1\nnot a setting\n").unwrap();
-    let output = get(&config, None, &[]);
+    let output = get(
+        &config,
+        None,
+        &[("AWS_EC2_METADATA_SERVICE_ENDPOINT", &closed_url())],
+    );
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
