@@ -63,6 +63,11 @@ mutants=(
   # mutant there would make the CLI test connect to a non-loopback address).
   "container token file never read~crates/imds/src/container.rs~Self::File { path, .. } => read_token_file(path).map(Some),~Self::File { .. } => Ok(None),~credcycle-cli/it/container::get_follows_a_token_file"
   "container 401 retried~crates/imds/src/container.rs~status @ (401 | 403) => return Err(ContainerError::Unauthorized { status }),~status @ (401 | 403) => ContainerError::Unauthorized { status },~credcycle-cli/it/container::get_follows_a_token_file"
+  # Issue 13: the shared config file's profile layer and credcycle doctor.
+  "profile endpoint ignored~crates/imds/src/config.rs~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?~} else if let Some(endpoint) = None::<Endpoint>~credcycle-cli/it/profile::get_uses_the_endpoint_of_the_profile"
+  "profile endpoint beats the environment~crates/imds/src/config.rs~} else if let Some(endpoint) = env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?.or(env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?) {~credcycle-cli/it/profile::the_environment_beats_the_profile"
+  "doctor forgets the hop-limit fix~crates/cli/src/doctor.rs~.fix(HOP_LIMIT_FIX)~~credcycle-cli/it/doctor::dropped_token_puts_name_the_hop_limit"
+  "doctor exits 0 at a failed step~crates/cli/src/doctor.rs~Some(step) => Err(Failure(format!(\"doctor: the {step} step failed\"))),~Some(_) => Ok(()),~credcycle-cli/it/doctor::a_closed_port_stops_at_connect"
 )
 
 survived=0

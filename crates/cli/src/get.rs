@@ -19,7 +19,11 @@ use crate::format::{Format, render};
 /// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or _TOKEN), else IMDS. IMDS settings come from the
 /// flags, then from the SDKs' environment variables (AWS_EC2_METADATA_SERVICE_ENDPOINT,
 /// ..._ENDPOINT_MODE, AWS_METADATA_SERVICE_TIMEOUT, AWS_METADATA_SERVICE_NUM_ATTEMPTS,
-/// AWS_EC2_INSTANCE_PROFILE_NAME, AWS_EC2_METADATA_V1_DISABLED, AWS_EC2_METADATA_DISABLED).
+/// AWS_EC2_INSTANCE_PROFILE_NAME, AWS_EC2_METADATA_V1_DISABLED, AWS_EC2_METADATA_DISABLED),
+/// then from the profile AWS_PROFILE (default: default) of the shared config file
+/// AWS_CONFIG_FILE (default: ~/.aws/config): ec2_metadata_service_endpoint, ..._endpoint_mode,
+/// metadata_service_timeout, metadata_service_num_attempts, ec2_instance_profile_name,
+/// ec2_metadata_v1_disabled.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   credcycle get
@@ -96,7 +100,7 @@ impl Client {
     }
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;

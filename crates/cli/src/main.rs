@@ -8,6 +8,7 @@ mod check;
 mod conform;
 mod demo;
 mod diagram;
+mod doctor;
 mod format;
 mod get;
 mod serve;
@@ -40,6 +41,7 @@ enum Command {
     Watch(watch::Args),
     Sim(sim::Args),
     Diagram(diagram::Args),
+    Doctor(doctor::Args),
     Check(check::Args),
     Conform(conform::Args),
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Conform(args) => conform::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Diagram(args) => diagram::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

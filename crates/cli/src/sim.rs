@@ -65,6 +65,11 @@ pub(crate) struct Args {
     /// start; POST /_sim/authorization replaces it).
     #[arg(long, value_name = "FILE", requires = "container")]
     container_token_file: Option<PathBuf>,
+    /// Run AWS's clock this many seconds ahead of this machine's (negative: behind), in
+    /// Expiration, LastUpdated and the Date header: a guest with a wrong clock, as seen from it.
+    #[arg(long, value_name = "SECS", default_value_t = 0, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(i64).range(-86_400..=86_400))]
+    clock_offset: i64,
 }
 
 fn parse_role(s: &str) -> Result<RoleName, String> {
@@ -82,6 +87,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     config.role = (!args.detached).then(|| args.role.clone());
     config.allow_imdsv1 = args.allow_imdsv1;
     config.seed = args.seed;
+    config.clock_offset_secs = args.clock_offset;
     config.scenario = scenario;
     if let (Some(path), Some(file)) = (&args.container, &args.container_token_file) {
         let token = std::fs::read_to_string(file).map_err(|e| {

@@ -167,6 +167,8 @@ impl RequestCounts {
             RequestKind::Credentials => self.credentials,
             RequestKind::ExtendedCredentials => self.extended_credentials,
             RequestKind::ContainerCredentials => self.container_credentials,
+            // Never sent by a session.
+            RequestKind::InstanceProfileInfo => 0,
         }
     }
 
@@ -177,6 +179,8 @@ impl RequestCounts {
             RequestKind::Credentials => &mut self.credentials,
             RequestKind::ExtendedCredentials => &mut self.extended_credentials,
             RequestKind::ContainerCredentials => &mut self.container_credentials,
+            // Never sent by a session.
+            RequestKind::InstanceProfileInfo => return,
         };
         *counter = counter.saturating_add(1);
     }

@@ -72,13 +72,16 @@
 //!
 //! ## Configuration
 //!
-//! [`ImdsConfig`]: explicit options, then the AWS SDKs' environment variables, then defaults.
-//! [`config`] has the full precedence table:
+//! [`ImdsConfig`]: explicit options, then the AWS SDKs' environment variables, then the profile
+//! of the shared config file (`~/.aws/config`), then defaults. [`config`] has the full
+//! precedence table:
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE`,
 //! `AWS_EC2_METADATA_DISABLED`, `AWS_METADATA_SERVICE_TIMEOUT` (default 1 s),
 //! `AWS_METADATA_SERVICE_NUM_ATTEMPTS` (default **3**), `AWS_EC2_INSTANCE_PROFILE_NAME` and
-//! `AWS_EC2_METADATA_V1_DISABLED`. IMDSv1 is off unless explicitly allowed. Invalid values are
-//! [`ConfigError`]s naming the variable, never replaced by defaults.
+//! `AWS_EC2_METADATA_V1_DISABLED`, and (all but `..._DISABLED`) the profile keys of the same
+//! names in lower case without `AWS_` ([`config::shared`]). IMDSv1 is off unless explicitly
+//! allowed. Invalid values are [`ConfigError`]s naming the variable (or the file, line and
+//! key), never replaced by defaults.
 //!
 //! ## Errors
 //!

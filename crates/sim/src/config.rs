@@ -53,6 +53,12 @@ pub struct SimConfig {
     pub scenario: Option<Scenario>,
     /// Also serve container credentials (the ECS / EKS Pod Identity endpoint). Default none.
     pub container: Option<SimContainer>,
+    /// How far AWS's clock is ahead of the wall time the simulator starts with, in whole
+    /// seconds (negative: behind). Everything the simulator writes in AWS time moves with it:
+    /// `Expiration`, `LastUpdated` and the `Date` header. Default 0. A guest whose clock is
+    /// wrong by N seconds sees what a simulator with offset -N shows a correct guest (what
+    /// `credcycle doctor`'s clock check is tested with). At most a day either way.
+    pub clock_offset_secs: i64,
 }
 
 /// The container-credentials endpoint of a simulator: the path it answers at and the
@@ -108,6 +114,7 @@ impl Default for SimConfig {
             account_id: "123456789012".to_owned(),
             scenario: None,
             container: None,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -115,6 +122,16 @@ impl Default for SimConfig {
 impl SimConfig {
     /// The role attached by default.
     pub const DEFAULT_ROLE: &str = "credcycle-sim-role";
+
+    /// The largest clock offset accepted, in seconds (a day).
+    pub const MAX_CLOCK_OFFSET_SECS: i64 = 86_400;
+
+    /// Puts AWS's clock `secs` seconds ahead of the start's wall time (negative: behind).
+    #[must_use]
+    pub fn with_clock_offset_secs(mut self, secs: i64) -> Self {
+        self.clock_offset_secs = secs;
+        self
+    }
 
     /// Attaches `role` at start.
     #[must_use]
@@ -204,6 +221,11 @@ impl SimConfig {
                 lifetime: self.lifetime,
             });
         }
+        if self.clock_offset_secs.abs() > Self::MAX_CLOCK_OFFSET_SECS {
+            return Err(ConfigError::ClockOffset {
+                secs: self.clock_offset_secs,
+            });
+        }
         if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::AccountId {
                 len: self.account_id.len(),
@@ -234,6 +256,12 @@ pub(crate) fn valid_authorization(token: &str) -> bool {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The clock offset is more than a day either way.
+    #[error("clock offset {secs} s is more than a day (86400 s) either way")]
+    ClockOffset {
+        /// The offset asked for, in seconds.
+        secs: i64,
+    },
     /// Credentials must live at least one second.
     #[error("credential lifetime {lifetime:?} is shorter than one second")]
     LifetimeTooShort {

@@ -14,7 +14,7 @@ use crate::request::{
 };
 use crate::rng::{BASE64, BASE64URL, HEX, SimRng, UPPER_ALNUM};
 use crate::scenario::{Event, Fault, Malformation, OutageMode, Target};
-use crate::wire::{error_page, imds_json, timestamp, whole_second};
+use crate::wire::{error_page, http_date, imds_json, timestamp, whole_second};
 
 /// The longest session-token lifetime IMDS grants, in seconds (six hours).
 pub const MAX_TOKEN_TTL_SECS: u32 = 21_600;
@@ -155,7 +155,12 @@ impl SimImds {
         let reply = if class == PathClass::Sim {
             self.control(t, req)
         } else {
-            self.imds(t, class, req)
+            let mut reply = self.imds(t, class, req);
+            // The service's clock, as every HTTP server tells it (RFC 9110 `Date`).
+            if let SimReply::Respond { headers, .. } = &mut reply {
+                headers.append("Date", http_date(self.aws_at(t)));
+            }
+            reply
         };
         self.count(class, &reply);
         if class != PathClass::Sim && self.log.len() < MAX_LOGGED_REQUESTS {
@@ -267,6 +272,7 @@ impl SimImds {
     fn aws_at(&self, t: MonoTime) -> WallTime {
         self.start
             .wall
+            .offset_millis(self.config.clock_offset_secs.saturating_mul(1000))
             .saturating_add(t.saturating_duration_since(self.start.mono))
     }
 

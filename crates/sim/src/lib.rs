@@ -60,7 +60,8 @@
 //!   is a 404.
 //! - **Format.** JSON is pretty-printed with a two-space indent and `"Key" : "value"`, as the
 //!   service writes it; timestamps are exactly `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds);
-//!   every reply is `Content-Type: text/plain`, with `Server: EC2ws`. Access key ids are `ASIA`
+//!   every reply is `Content-Type: text/plain`, with `Server: EC2ws` and a `Date` in the
+//!   simulator's clock (what a client can measure its clock skew against). Access key ids are `ASIA`
 //!   and sixteen uppercase letters and digits, unique per set.
 //! - **Rotation.** Each set lives [`SimConfig::lifetime`] (6 hours by default); a new one is
 //!   issued [`SimConfig::rotate_before`] (5 minutes) before the current one expires: the first
@@ -80,6 +81,8 @@
 //! - **Time.** The simulator's clock (what `LastUpdated` and `Expiration` are written in)
 //!   starts at the wall time of the start and then follows the *monotonic* clock, so stepping
 //!   the wall clock (the guest's clock) does not move it; the real service has its own clock.
+//!   [`SimConfig::clock_offset_secs`] sets that clock apart from the guest's, to test what a
+//!   guest with a wrong clock sees.
 //! - **Throttling** counts HTTP requests per second, not packets (one request is several
 //!   packets), per scripted window rather than per network interface, and drops a request by
 //!   accepting the connection and never answering, where the real service drops packets (a

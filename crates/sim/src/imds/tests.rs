@@ -1388,3 +1388,50 @@ fn container_settings_are_validated() {
     let shown = format!("{:?}", crate::SimContainer::new("/x", "secret-token"));
     assert!(!shown.contains("secret-token"), "{shown}");
 }
+// The service's clock: `Date`, and an offset from the wall time.
+
+#[test]
+fn every_imds_reply_tells_the_service_time_in_date() {
+    let mut sim = sim(config());
+    let later = at(61.5);
+    let reply = sim.handle(later, &put_token("60"));
+    assert_eq!(reply.header("Date"), Some("Sat, 28 Nov 2026 10:42:12 GMT"));
+    // Errors too (a 401 without a token), but not the simulator's own endpoints.
+    let reply = sim.handle(later, &SimRequest::get(CREDS));
+    assert_eq!(reply.status(), Some(401));
+    assert_eq!(reply.header("Date"), Some("Sat, 28 Nov 2026 10:42:12 GMT"));
+    let reply = sim.handle(later, &SimRequest::get("/_sim/report"));
+    assert_eq!(reply.header("Date"), None);
+}
+
+#[test]
+fn a_clock_offset_moves_date_and_the_credential_timestamps() {
+    let mut plain = sim(config());
+    let mut ahead = sim(config().with_clock_offset_secs(600));
+    let mut behind = sim(config().with_clock_offset_secs(-90));
+    let date = |sim: &mut SimImds| {
+        sim.handle(start(), &put_token("60"))
+            .header("Date")
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(date(&mut plain), "Sat, 28 Nov 2026 10:41:11 GMT");
+    assert_eq!(date(&mut ahead), "Sat, 28 Nov 2026 10:51:11 GMT");
+    assert_eq!(date(&mut behind), "Sat, 28 Nov 2026 10:39:41 GMT");
+    let plain = creds(&mut plain, start());
+    let ahead = creds(&mut ahead, start());
+    assert_eq!(plain["LastUpdated"], "2026-11-28T10:41:11Z");
+    assert_eq!(ahead["LastUpdated"], "2026-11-28T10:51:11Z");
+    assert_eq!(plain["Expiration"], "2026-11-28T16:41:11Z");
+    assert_eq!(ahead["Expiration"], "2026-11-28T16:51:11Z");
+}
+
+#[test]
+fn a_clock_offset_over_a_day_is_refused() {
+    assert!(SimImds::new(config().with_clock_offset_secs(86_400), start()).is_ok());
+    let err = SimImds::new(config().with_clock_offset_secs(-86_401), start()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "clock offset -86401 s is more than a day (86400 s) either way"
+    );
+}
