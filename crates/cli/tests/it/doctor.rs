@@ -350,7 +350,7 @@ fn container_variables_are_reported_never_their_tokens() {
         container["detail"]
             .as_str()
             .unwrap()
-            .contains("points at 10.0.0.1 over plain http")
+            .contains("plain http to 10.0.0.1 is allowed only for loopback")
     );
     assert_eq!(
         container["data"]["set"],
