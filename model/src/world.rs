@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 use credcycle_core::oracle::{self, Books, Violation, signed as human_signed};
 use credcycle_core::table::Edge;
 use credcycle_core::testing::world::{
-    Answer as Given, ImdsModel, Issued, check_step, credentials_for,
+    Answer as Given, ImdsModel, Issued, check_edge, check_step, credentials_for,
 };
 use credcycle_core::{
     AccessKeyId, Action, Event, Failure, ImdsFailure, Input, InputKind, Jitter, MonoTime, Now,
@@ -579,7 +579,7 @@ impl Lifecycle {
         {
             w.pending = Some(issued);
         }
-        Ok(())
+        check_edge(&edge)
     }
 
     /// Checks a hand-out at the current time, as a caller would: `Machine::credentials` serves

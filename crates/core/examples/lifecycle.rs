@@ -121,8 +121,7 @@ fn run() -> Res {
     detach(&mut day)?;
     reattach(&mut day, web)?;
     shutdown(&mut day)?;
-    day.summary();
-    Ok(())
+    day.summary()
 }
 
 /// Nothing happens until a caller asks: the first demand lists the role, then fetches its
@@ -640,8 +639,8 @@ impl Day {
         );
     }
 
-    /// Prints the totals and what the oracle checked.
-    fn summary(&mut self) {
+    /// Prints the totals and what the oracle checked; an error if a step was not in the table.
+    fn summary(&mut self) -> Res {
         self.unfold();
         println!("\n== summary");
         let least = self.least_left.map_or_else(|| "-".to_owned(), dur);
@@ -670,6 +669,9 @@ impl Day {
             "machine     {:>3}  inputs, {} stale replies",
             stats.inputs, stats.stale_replies
         );
+        if let Some(edge) = self.h.unexpected_edges.first() {
+            return Err(format!("a step the transition table lacks: {edge:?}").into());
+        }
         println!(
             "checks      OK    the oracle checked {} hand-outs and {} requests as they happened: \
                  each hand-out had at least {} left (INV-1), no dropped set came back (INV-2), \
@@ -678,6 +680,7 @@ impl Day {
             self.h.oracle.requests,
             dur(self.h.machine.policy().expiry_margin()),
         );
+        Ok(())
     }
 }
 

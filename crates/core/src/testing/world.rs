@@ -411,8 +411,12 @@ pub struct Harness {
     issued_ids: u64,
     /// The oracle.
     pub oracle: Oracle,
-    /// Every edge taken (each one is in the transition table: [`check_step`] checks it).
+    /// Every edge taken.
     pub edges: BTreeSet<Edge>,
+    /// Edges taken that the transition table lacks ([`check_edge`]): recorded, not returned, so
+    /// that an edge missing from the table never hides an invariant violation coming after it
+    /// (the transition-table tests assert this stays empty).
+    pub unexpected_edges: BTreeSet<Edge>,
     /// Every input, with its rule and result (kept while [`record`](Self::record) is set).
     pub trace: Vec<TraceRow>,
     /// Whether to keep the [`trace`](Self::trace) and the [`edges`](Self::edges): on by
@@ -436,6 +440,7 @@ impl Harness {
             issued_ids: 0,
             oracle: Oracle::default(),
             edges: BTreeSet::new(),
+            unexpected_edges: BTreeSet::new(),
             trace: Vec::new(),
             record: true,
             actions: Vec::new(),
@@ -465,6 +470,7 @@ impl Harness {
                 ..Oracle::default()
             },
             edges: BTreeSet::new(),
+            unexpected_edges: BTreeSet::new(),
             trace: Vec::new(),
             record: false,
             actions: Vec::new(),
@@ -681,6 +687,9 @@ impl Harness {
             &actions,
         );
         self.actions = actions;
+        if check_edge(&edge).is_err() {
+            self.unexpected_edges.insert(edge);
+        }
         if let Some((id, request)) = issued? {
             self.oracle.requests += 1;
             self.issued_ids += 1;
@@ -859,18 +868,17 @@ pub struct HealthyRun {
 }
 
 /// Checks one transition of the real machine after it happened: the oracle's books (every
-/// invariant a transition can break: INV-1..5), the new state's structure, and the transition
-/// table (the edge must be one of [`table::TABLE`]'s). `before` is what [`Books::before`] noted
-/// of the input before the machine saw it; `edge` says what happened. Returns the request the
-/// transition issued, if any.
+/// invariant a transition can break: INV-1..5) and the new state's structure. `before` is what
+/// [`Books::before`] noted of the input before the machine saw it; `edge` says what happened.
+/// Returns the request the transition issued, if any. [`check_edge`] checks the edge against
+/// the transition table.
 ///
-/// Every driver checks its steps with this one function: the [`Harness`] (property tests,
+/// Every driver checks its steps with these two functions: the [`Harness`] (property tests,
 /// scenario tests, the example, the liveness checks) and the exhaustive model.
 ///
 /// # Errors
 ///
-/// The first [`Violation`] found; invariant violations come before a table violation, so that
-/// an edge missing from the table never hides one.
+/// The first [`Violation`] found.
 pub fn check_step(
     books: &mut Books,
     policy: &Policy,
@@ -882,17 +890,26 @@ pub fn check_step(
 ) -> Result<Option<(RequestId, Request)>, Violation> {
     let issued = books.after(policy, now, before, edge.rule, state, actions)?;
     check_structure(state, edge.to, state.next_deadline(policy), now.mono)?;
-    if !table::allows(&edge) {
-        return Err(Violation::new(
-            "TABLE",
-            format!(
-                "edge {} --{}/{}--> {} is not in credcycle_core::table::TABLE",
-                edge.from,
-                edge.input.name(),
-                edge.rule,
-                edge.to
-            ),
-        ));
-    }
     Ok(issued)
+}
+
+/// Checks that `edge` is one of [`table::TABLE`]'s.
+///
+/// # Errors
+///
+/// A `TABLE` [`Violation`] naming the edge.
+pub fn check_edge(edge: &Edge) -> Result<(), Violation> {
+    if table::allows(edge) {
+        return Ok(());
+    }
+    Err(Violation::new(
+        "TABLE",
+        format!(
+            "edge {} --{}/{}--> {} is not in credcycle_core::table::TABLE",
+            edge.from,
+            edge.input.name(),
+            edge.rule,
+            edge.to
+        ),
+    ))
 }
