@@ -428,17 +428,14 @@ fn invalidation_during_backoff_waits_for_the_backoff() {
     assert_eq!(r.h.machine.kind(), StateKind::Unavailable);
     assert!(matches!(
         r.h.machine.credentials(r.h.now),
-        Err(Refusal::BackingOff { .. })
+        Err(Refusal::Unavailable { .. })
     ));
 }
 
 #[test]
 fn first_fetch_failure_backs_off_and_recovers() {
     let mut r = Rig::new();
-    assert_eq!(
-        r.h.machine.credentials(r.h.now).unwrap_err(),
-        Refusal::NotStarted
-    );
+    assert_eq!(r.h.machine.credentials(r.h.now).unwrap_err(), Refusal::Idle);
     r.input(Input::Demand);
     assert_eq!(
         r.h.machine.credentials(r.h.now).unwrap_err(),
@@ -447,7 +444,7 @@ fn first_fetch_failure_backs_off_and_recovers() {
     r.answer_role();
     r.answer(Err(ImdsFailure::ConnectionRefused));
     let refusal = r.h.machine.credentials(r.h.now).unwrap_err();
-    let Refusal::BackingOff {
+    let Refusal::Unavailable {
         retry_at, cause, ..
     } = &refusal
     else {

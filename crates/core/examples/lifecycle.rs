@@ -713,12 +713,12 @@ fn drop_reason(reason: DropReason) -> &'static str {
 
 fn refusal_label(refusal: &Refusal) -> &'static str {
     match refusal {
-        Refusal::NotStarted => "not started",
+        Refusal::Idle => "not started",
         Refusal::Discovering => "discovering",
         Refusal::Fetching { .. } => "fetching",
         Refusal::Expired { .. } => "expired",
-        Refusal::BackingOff { .. } => "backing off",
-        Refusal::NoInstanceProfile { .. } => "no instance profile",
+        Refusal::Unavailable { .. } => "backing off",
+        Refusal::Detached { .. } => "no instance profile",
         Refusal::Stopped => "stopped",
         _ => "other",
     }

@@ -178,17 +178,20 @@ pub fn consumer_expiration(
     WallTime::from_unix_millis(ms.saturating_sub(ms.rem_euclid(1000)))
 }
 
-/// Why [`Machine::credentials`] handed nothing out.
+/// Why [`Machine::credentials`] handed nothing out. Each variant but `Expired` is named after
+/// the [`StateKind`] it is returned in; `Expired` is returned in any kind that holds a set the
+/// clocks no longer let through (`Fresh`, `Refreshing` or `BackingOff`, before the next input
+/// drops it).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// Nothing was asked yet: send [`Input::Demand`] first.
+    /// [`StateKind::Idle`]: nothing was asked yet; send [`Input::Demand`] first.
     #[error("no credentials yet: the lifecycle has not started")]
-    NotStarted,
-    /// Asking IMDS which role is attached.
+    Idle,
+    /// [`StateKind::Discovering`]: asking IMDS which role is attached.
     #[error("no credentials yet: discovering the instance profile's role")]
     Discovering,
-    /// Fetching credentials; nothing usable is held.
+    /// [`StateKind::Fetching`]: fetching credentials; nothing usable is held.
     #[error("no usable credentials: fetching from IMDS{}", cause_suffix(.cause.as_ref()))]
     Fetching {
         /// Why the previous attempt failed, if it did.
@@ -201,9 +204,10 @@ pub enum Refusal {
         /// Their `Expiration`.
         expiration: WallTime,
     },
-    /// Nothing usable is held; the next attempt waits for the backoff delay.
+    /// [`StateKind::Unavailable`]: nothing usable is held; the next attempt waits for the backoff
+    /// delay.
     #[error("no usable credentials: next IMDS attempt in {}{}", HumanDuration(*.retry_in), cause_suffix(.cause.as_ref()))]
-    BackingOff {
+    Unavailable {
         /// When the next attempt is due.
         retry_at: MonoTime,
         /// How long from the time asked about until then.
@@ -211,15 +215,15 @@ pub enum Refusal {
         /// Why the last attempt failed.
         cause: Option<Failure>,
     },
-    /// No instance profile is attached to the instance.
+    /// [`StateKind::Detached`]: no instance profile is attached to the instance.
     #[error("no instance profile is attached; looking again in {}", HumanDuration(*.retry_in))]
-    NoInstanceProfile {
+    Detached {
         /// When the next look is due.
         retry_at: MonoTime,
         /// How long from the time asked about until then.
         retry_in: Duration,
     },
-    /// The machine was shut down.
+    /// [`StateKind::Stopped`]: the machine was shut down.
     #[error("the credential lifecycle was shut down")]
     Stopped,
 }
@@ -355,9 +359,9 @@ impl Machine {
             });
         }
         Err(match &s.phase {
-            Phase::Idle => Refusal::NotStarted,
+            Phase::Idle => Refusal::Idle,
             Phase::Stopped => Refusal::Stopped,
-            Phase::Detached { until } => Refusal::NoInstanceProfile {
+            Phase::Detached { until } => Refusal::Detached {
                 retry_at: *until,
                 retry_in: until.saturating_duration_since(now.mono),
             },
@@ -365,7 +369,7 @@ impl Machine {
             Phase::Requesting { .. } => Refusal::Fetching {
                 cause: s.last_failure.clone(),
             },
-            Phase::Waiting { until } => Refusal::BackingOff {
+            Phase::Waiting { until } => Refusal::Unavailable {
                 retry_at: *until,
                 retry_in: until.saturating_duration_since(now.mono),
                 cause: s.last_failure.clone(),
