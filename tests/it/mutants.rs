@@ -4,14 +4,16 @@
 //! arithmetic, the text of a message, a counter, the jitter generator), through the public API.
 
 use core::hash::{Hash, Hasher};
+use core::num::NonZeroU32;
 use core::time::Duration;
 use std::collections::hash_map::DefaultHasher;
 
+use credcycle_core::internals::{self, Phase};
 use credcycle_core::table::{self, Edge};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, DropReason, Failure, Held, HumanDuration, ImdsFailure, Input,
-    InputKind, Jitter, Machine, MonoTime, Now, Phase, Policy, PolicyError, Refusal, Request,
-    RequestId, RoleName, Rule, SecretAccessKey, ServeMode, SessionToken, State, StateKind,
+    AccessKeyId, Action, Credentials, DropReason, Failing, Failure, Held, HumanDuration,
+    ImdsFailure, Input, InputKind, Jitter, Machine, MonoTime, Now, Policy, PolicyError, Refusal,
+    Request, RequestId, RoleName, Rule, SecretAccessKey, ServeMode, SessionToken, State, StateKind,
     UsageError, WallTime, step,
 };
 
@@ -271,7 +273,6 @@ fn now_advances_both_clocks_to_a_later_instant_only() {
 
 fn held_expiring_at(now: Now) -> Held {
     Held {
-        generation: 1,
         access_key_id: AccessKeyId::new("ASIAHELD"),
         expiration: now.wall,
         deadline: now.mono,
@@ -318,20 +319,24 @@ fn a_failure_while_serving_closes_in_on_the_usable_deadline_not_the_grace_end() 
     let p = grace_policy();
     let now = t0();
     let mut s = State::new(&p);
-    s.role = Some(role());
-    s.failures = 20;
-    s.held = Some(Held {
-        generation: 1,
+    let parts = internals::parts_mut(&mut s);
+    *parts.role = Some(role());
+    *parts.failing = Some(Failing {
+        count: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+        last: Failure::Imds(ImdsFailure::Timeout),
+    });
+    *parts.generation = 1;
+    *parts.held = Some(Held {
         access_key_id: AccessKeyId::new("ASIAHELD"),
         expiration: now.wall.saturating_add(3 * MIN),
         deadline: now.mono.saturating_add(3 * MIN),
     });
-    s.phase = Phase::Requesting {
+    *parts.phase = Phase::Requesting {
         id: RequestId(1),
-        request: Request::FetchCredentials(role()),
+        request: Request::FetchCredentials,
         since: now.mono,
     };
-    s.next_request = 2;
+    *parts.next_request = 2;
     let t = step(
         &s,
         &Input::CredentialsReply {
@@ -344,7 +349,7 @@ fn a_failure_while_serving_closes_in_on_the_usable_deadline_not_the_grace_end() 
     );
     assert_eq!(t.rule, Rule::Fail);
     assert_eq!(
-        t.state.phase,
+        *internals::phase(&t.state),
         Phase::Waiting {
             until: now.mono.saturating_add(Duration::from_secs(90))
         }
@@ -371,7 +376,7 @@ fn a_credentials_reply_to_another_request_is_stale() {
     };
     assert_eq!(m.handle_input(now, late), Ok(Rule::StaleReply));
     assert_eq!(m.kind(), StateKind::Fetching);
-    assert!(m.state().held.is_none());
+    assert!(m.state().held().is_none());
     assert_eq!(m.stats().stale_replies, 1);
 }
 

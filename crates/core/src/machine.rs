@@ -345,7 +345,7 @@ impl Machine {
                     credentials: Arc::clone(payload),
                     checked_at: now,
                     mode,
-                    generation: held.generation,
+                    generation: s.generation,
                     consumer_expiration: consumer_expiration(
                         held.expiration,
                         self.policy.expiry_margin(),
@@ -367,12 +367,12 @@ impl Machine {
             },
             Phase::Requesting { .. } if s.kind() == StateKind::Discovering => Refusal::Discovering,
             Phase::Requesting { .. } => Refusal::Fetching {
-                cause: s.last_failure.clone(),
+                cause: s.last_failure().cloned(),
             },
             Phase::Waiting { until } => Refusal::Unavailable {
                 retry_at: *until,
                 retry_in: until.saturating_duration_since(now.mono),
-                cause: s.last_failure.clone(),
+                cause: s.last_failure().cloned(),
             },
         })
     }
@@ -405,8 +405,8 @@ impl Machine {
             Rule::StaleReply => self.stats.stale_replies += 1,
             _ => {}
         }
-        let accepted = t.state.held.as_ref().map(|h| h.generation);
-        if accepted != self.state.held.as_ref().map(|h| h.generation) {
+        let accepted = t.state.held.as_ref().map(|_| t.state.generation);
+        if accepted != self.state.held.as_ref().map(|_| self.state.generation) {
             // The payload follows the state: a new generation can only come from this reply;
             // anything else means the held set was dropped, and its secrets go with it.
             self.payload = match (accepted, input) {

@@ -4,13 +4,14 @@
 //! INV-6. Property tests, the model checker and trace replay all call this one function;
 //! [`Machine`](crate::Machine) is a convenience around it.
 
+use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::creds::{AccessKeyId, Credentials, RoleName};
 use crate::input::{ImdsFailure, Input, RequestId};
 use crate::output::{Action, DropReason, Event};
 use crate::policy::Policy;
-use crate::state::{Failure, Held, Phase, Request, Revoked, State};
+use crate::state::{Failing, Failure, Held, Phase, Request, Revoked, State};
 use crate::time::{Jitter, MonoTime, Now};
 
 /// Declares [`Rule`] from one list of `id Name` pairs with their docs: the enum, [`Rule::ALL`],
@@ -257,7 +258,7 @@ impl Cx<'_> {
         let since = match &self.s.phase {
             Phase::Requesting {
                 id: out,
-                request: Request::FetchCredentials(_),
+                request: Request::FetchCredentials,
                 since,
             } if *out == id => *since,
             // [R17]
@@ -326,7 +327,6 @@ impl Cx<'_> {
         // [R4]
         self.s.generation = self.s.generation.saturating_add(1);
         let held = Held {
-            generation: self.s.generation,
             access_key_id: creds.access_key_id().clone(),
             expiration,
             deadline,
@@ -338,7 +338,7 @@ impl Cx<'_> {
             .refresh_window(lifetime, usable_left, self.jitter);
         let refresh_at = usable_until.saturating_sub(window);
         self.notify(Event::Accepted {
-            generation: held.generation,
+            generation: self.s.generation,
             access_key_id: held.access_key_id.clone(),
             expiration,
             refresh_at,
@@ -350,8 +350,7 @@ impl Cx<'_> {
         }
         self.s.newest = Some(expiration);
         self.s.expired = None;
-        self.s.failures = 0;
-        self.s.last_failure = None;
+        self.s.failing = None;
         self.s.phase = Phase::Waiting { until: refresh_at };
         Rule::Accept
     }
@@ -419,7 +418,7 @@ impl Cx<'_> {
             Some(role) => {
                 self.s.phase = Phase::Requesting {
                     id,
-                    request: Request::FetchCredentials(role.clone()),
+                    request: Request::FetchCredentials,
                     since,
                 };
                 self.actions.push(Action::FetchCredentials { id, role });
@@ -439,7 +438,7 @@ impl Cx<'_> {
     fn fail(&mut self, failure: Failure) {
         // INV-4, one retry schedule: the transport's HTTP attempts count, not just this one.
         let spent = self.policy.attempts_spent(&failure);
-        self.s.failures = self.s.failures.saturating_add(spent);
+        let failures = self.s.failure_count().saturating_add(spent);
         let serving_left = self.s.held.as_ref().and_then(|h| {
             h.serve_mode(self.now, true, self.policy)?;
             // Close in on the usable deadline first; inside the grace period, on its end.
@@ -456,20 +455,23 @@ impl Cx<'_> {
             // INV-4: IMDS has not rotated yet while usable credentials are held: poll, no
             // closer than the backoff base and a handful of times per usable window.
             (Some(left), Failure::NotRotated | Failure::Revoked) => {
-                self.policy
-                    .polling_delay(self.s.failures, left, self.jitter)
+                self.policy.polling_delay(failures, left, self.jitter)
             }
             _ => self
                 .policy
-                .backoff_delay(self.s.failures, serving_left, self.jitter),
+                .backoff_delay(failures, serving_left, self.jitter),
         };
         let retry_at = self.now.mono.saturating_add(delay);
         self.notify(Event::AttemptFailed {
             failure: failure.clone(),
-            failures: self.s.failures,
+            failures,
             retry_at,
         });
-        self.s.last_failure = Some(failure);
+        self.s.failing = Some(Failing {
+            // At least one attempt is spent.
+            count: NonZeroU32::new(failures).unwrap_or(NonZeroU32::MIN),
+            last: failure,
+        });
         self.s.phase = Phase::Waiting { until: retry_at };
     }
 
