@@ -476,4 +476,38 @@ mod tests {
             WallTime::from_unix_millis(-2_000)
         );
     }
+
+    #[test]
+    fn human_durations_use_the_unit_that_fits() {
+        let cases = [
+            (0, "0ms"),
+            (250, "250ms"),
+            (999, "999ms"),
+            (1_000, "1.00s"),
+            (1_250, "1.25s"),
+            (59_999, "59.99s"),
+            (60_000, "1m00s"),
+            (294_000, "4m54s"),
+            (3_599_999, "59m59s"),
+            (3_600_000, "1h00m"),
+            (7_500_000, "2h05m"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(HumanDuration(Duration::from_millis(ms)).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_last_failure_only_when_there_was_one() {
+        let cases = [
+            (
+                Some(Failure::Imds(crate::ImdsFailure::Timeout)),
+                "no usable credentials: fetching from IMDS (last attempt: IMDS did not answer in time)",
+            ),
+            (None, "no usable credentials: fetching from IMDS"),
+        ];
+        for (cause, want) in cases {
+            assert_eq!(Refusal::Fetching { cause }.to_string(), want);
+        }
+    }
 }

@@ -530,3 +530,6 @@ impl Cx<'_> {
         self.actions.push(Action::Notify(event));
     }
 }
+
+#[cfg(test)]
+mod tests;
