@@ -28,7 +28,7 @@ pub enum Request {
 }
 
 /// What the machine is doing now: the representation behind [`State::kind`], reachable with the
-/// `oracle` feature through [`internals`](crate::internals) only.
+/// `oracle` feature through `credcycle_core::internals` only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[cfg_attr(not(feature = "oracle"), allow(unreachable_pub))]
@@ -202,7 +202,7 @@ impl Revoked {
 ///
 /// Its parts are private, each fact kept once; read them with the accessors below. Model
 /// checkers and harnesses that must see the phase or rewrite the parts (to put states in
-/// canonical form) use [`internals`](crate::internals), behind the `oracle` feature.
+/// canonical form) use `credcycle_core::internals`, behind the `oracle` feature.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct State {
