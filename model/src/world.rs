@@ -621,9 +621,10 @@ impl Lifecycle {
     ///   ([`Act::Regress`]), so only "is it before the latest time" matters, and now is latest.
     /// - a `Waiting`/`Detached` deadline already reached := now: [`step`] only asks whether it
     ///   was reached, and the wait it is cut to (`min(until, now + cap)`) is then reached too.
-    /// - `failures` capped where the uncapped backoff exceeds both caps (counted in events only).
-    /// - `generation` := 0 (only counted and reported), `last_failure` details erased (read by
-    ///   `Machine`'s refusal messages, never by `step`), revoked entries' times erased (`step`
+    /// - the failure count capped where the uncapped backoff exceeds both caps (counted in events
+    ///   only).
+    /// - `generation` := 0 (only counted and reported), the last failure's details erased (read
+    ///   by `Machine`'s refusal messages, never by `step`), revoked entries' times erased (`step`
     ///   matches revoked sets by key id only).
     /// - key ids renamed in order of appearance (`step` only compares them); a revoked key that
     ///   IMDS can no longer send (not held, not among the sets it may replay) renamed `DEAD`,
