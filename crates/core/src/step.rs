@@ -185,14 +185,14 @@ impl Cx<'_> {
         let mut expire = false;
         let mut due = None;
         if let Phase::Requesting { since, .. } = self.s.phase {
-            // LIVE-1: a reply that never comes cannot wedge the lifecycle.
+            // [R12] LIVE-1: a reply that never comes cannot wedge the lifecycle.
             if self.now.mono >= since.saturating_add(self.policy.request_timeout()) {
                 self.fail(Failure::Imds(ImdsFailure::Timeout));
                 abandon = true;
             }
         }
         if let Some(held) = &self.s.held {
-            // INV-1: what can no longer be served is dropped, on either clock.
+            // [R11] INV-1: what can no longer be served is dropped, on either clock.
             if held
                 .serve_mode(self.now, self.s.failing(), self.policy)
                 .is_none()
