@@ -59,6 +59,15 @@ mutants=(
   "metrics: time left ignores the wall clock~crates/provider/src/provider.rs~Some(mono.min(wall))~Some(mono.min(wall.max(mono)))~credcycle/it/stats::"
   "metrics: /healthz always healthy~crates/cli/src/serve/metrics.rs~let healthy = stats.usable_for.is_some();~let healthy = true;~credcycle-cli/it/metrics::healthz_is_503"
   "metrics: serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/metrics::monitoring_is_under_the_host_check"
+  # Issue 13: the container source (its allow-list is covered by credcycle-imds's unit tests: a
+  # mutant there would make the CLI test connect to a non-loopback address).
+  "container token file never read~crates/imds/src/container.rs~Self::File { path, .. } => read_token_file(path).map(Some),~Self::File { .. } => Ok(None),~credcycle-cli/it/container::get_follows_a_token_file"
+  "container 401 retried~crates/imds/src/container.rs~status @ (401 | 403) => return Err(ContainerError::Unauthorized { status }),~status @ (401 | 403) => ContainerError::Unauthorized { status },~credcycle-cli/it/container::get_follows_a_token_file"
+  # Issue 13: the shared config file's profile layer and credcycle doctor.
+  "profile endpoint ignored~crates/imds/src/config.rs~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?~} else if let Some(endpoint) = None::<Endpoint>~credcycle-cli/it/profile::get_uses_the_endpoint_of_the_profile"
+  "profile endpoint beats the environment~crates/imds/src/config.rs~} else if let Some(endpoint) = env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?.or(env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?) {~credcycle-cli/it/profile::the_environment_beats_the_profile"
+  "doctor forgets the hop-limit fix~crates/cli/src/doctor.rs~.fix(HOP_LIMIT_FIX)~~credcycle-cli/it/doctor::dropped_token_puts_name_the_hop_limit"
+  "doctor exits 0 at a failed step~crates/cli/src/doctor.rs~Some(step) => Err(Failure(format!(\"doctor: the {step} step failed\"))),~Some(_) => Ok(()),~credcycle-cli/it/doctor::a_closed_port_stops_at_connect"
 )
 
 survived=0

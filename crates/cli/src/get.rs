@@ -2,25 +2,34 @@
 
 use std::time::Duration;
 
+use clap::ValueEnum;
 use credcycle_clock::SystemClock;
-use credcycle_core::{Input, Machine, Policy, RoleName};
+use credcycle_core::{Action, Input, Machine, Policy, RoleName};
+use credcycle_imds::container::{ContainerClient, ContainerConfig};
 use credcycle_imds::{ImdsClient, ImdsConfig, ImdsError, UreqTransport};
 
 use crate::Failure;
 use crate::format::{Format, render};
 
-/// Fetch instance-profile credentials from IMDS once and print them.
+/// Fetch credentials once, from IMDS or a container endpoint, and print them.
 ///
 /// The credentials pass the same checks as in the library: they are printed only with at least
-/// the expiry margin (60 s) left. IMDS settings come from the flags, then from the SDKs'
-/// environment variables (AWS_EC2_METADATA_SERVICE_ENDPOINT, ..._ENDPOINT_MODE,
-/// AWS_METADATA_SERVICE_TIMEOUT, AWS_METADATA_SERVICE_NUM_ATTEMPTS,
-/// AWS_EC2_INSTANCE_PROFILE_NAME, AWS_EC2_METADATA_V1_DISABLED, AWS_EC2_METADATA_DISABLED).
+/// the expiry margin (60 s) left. The source follows the SDKs' order unless --source says: a
+/// container endpoint when AWS_CONTAINER_CREDENTIALS_RELATIVE_URI or _FULL_URI is set (with
+/// AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE or _TOKEN), else IMDS. IMDS settings come from the
+/// flags, then from the SDKs' environment variables (AWS_EC2_METADATA_SERVICE_ENDPOINT,
+/// ..._ENDPOINT_MODE, AWS_METADATA_SERVICE_TIMEOUT, AWS_METADATA_SERVICE_NUM_ATTEMPTS,
+/// AWS_EC2_INSTANCE_PROFILE_NAME, AWS_EC2_METADATA_V1_DISABLED, AWS_EC2_METADATA_DISABLED),
+/// then from the profile AWS_PROFILE (default: default) of the shared config file
+/// AWS_CONFIG_FILE (default: ~/.aws/config): ec2_metadata_service_endpoint, ..._endpoint_mode,
+/// metadata_service_timeout, metadata_service_num_attempts, ec2_instance_profile_name,
+/// ec2_metadata_v1_disabled.
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Examples:
   credcycle get
   credcycle get --format env          # eval \"$(credcycle get --format env)\"
   credcycle get --endpoint http://127.0.0.1:1338 --format json
+  credcycle get --source container    # ECS / EKS Pod Identity, from AWS_CONTAINER_* variables
 
 As an AWS CLI / SDK credential_process, in ~/.aws/config:
   [profile instance]
@@ -28,7 +37,13 @@ As an AWS CLI / SDK credential_process, in ~/.aws/config:
 
 Exit status: 0 credentials printed, 1 no usable credentials (the message says why), 2 bad usage.")]
 pub(crate) struct Args {
-    /// IMDS endpoint, e.g. http://169.254.169.254 (default: from the environment, else IPv4).
+    /// Where to get credentials: auto (container variables first, then IMDS, as the SDKs; an
+    /// IMDS flag such as --endpoint picks IMDS), imds, or container.
+    #[arg(long, value_enum, default_value_t = Source::Auto)]
+    source: Source,
+    /// The source's endpoint: IMDS's, e.g. http://169.254.169.254 (default: from the
+    /// environment, else IPv4), or the container endpoint's full URL (default: from
+    /// AWS_CONTAINER_CREDENTIALS_RELATIVE_URI / _FULL_URI; the same hosts are allowed).
     #[arg(long, value_name = "URL")]
     endpoint: Option<String>,
     /// Output format.
@@ -51,7 +66,41 @@ pub(crate) struct Args {
     extended: bool,
 }
 
-fn parse_secs(s: &str) -> Result<Duration, String> {
+/// Where `get` takes credentials from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Source {
+    /// The SDKs' order: a container endpoint when its variables are set, else IMDS.
+    Auto,
+    /// The EC2 Instance Metadata Service.
+    Imds,
+    /// A container-credentials endpoint (ECS task roles, EKS Pod Identity).
+    Container,
+}
+
+/// The client that answers the lifecycle's requests.
+enum Client {
+    Imds(ImdsClient<UreqTransport, SystemClock>),
+    Container(ContainerClient<UreqTransport>),
+}
+
+impl Client {
+    fn answer(&mut self, action: &Action) -> Option<Input> {
+        match self {
+            Self::Imds(client) => client.answer(action),
+            Self::Container(client) => client.answer(action),
+        }
+    }
+
+    /// The last failure, in the CLI's words.
+    fn last_error(&self) -> Option<String> {
+        match self {
+            Self::Imds(client) => client.last_error().map(describe),
+            Self::Container(client) => client.last_error().map(ToString::to_string),
+        }
+    }
+}
+
+pub(crate) fn parse_secs(s: &str) -> Result<Duration, String> {
     let secs: f64 = s
         .parse()
         .map_err(|_| format!("{s:?} is not a number of seconds"))?;
@@ -66,14 +115,29 @@ fn parse_role(s: &str) -> Result<RoleName, String> {
 }
 
 pub(crate) fn run(args: &Args) -> Result<(), Failure> {
-    let config = imds_config(args)?;
-    let pinned = config.pinned_role().cloned();
+    let clock = SystemClock::new();
+    let (mut client, pinned) = match resolve(args) {
+        Source::Container => {
+            let config = container_config(args)?;
+            let label = config.label().clone();
+            (
+                Client::Container(ContainerClient::with_config(config)),
+                Some(label),
+            )
+        }
+        _ => {
+            let config = imds_config(args)?;
+            let pinned = config.pinned_role().cloned();
+            (
+                Client::Imds(ImdsClient::new(config, UreqTransport::new(), clock)),
+                pinned,
+            )
+        }
+    };
     let policy = Policy::builder()
         .pinned_role(pinned)
         .build()
         .map_err(|e| Failure(e.to_string()))?;
-    let clock = SystemClock::new();
-    let mut client = ImdsClient::new(config, UreqTransport::new(), clock);
     let mut machine = Machine::new(policy, credcycle::random_seed());
 
     // One pass of the lifecycle: start, answer each request as it comes, then ask.
@@ -113,13 +177,64 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         // (credentials already expired, or too short-lived to use).
         Err(refusal) => Err(Failure(
             match (client.last_error(), machine.state().last_failure()) {
-                (Some(e), Some(credcycle_core::Failure::Imds(_))) => describe(e),
+                (Some(e), Some(credcycle_core::Failure::Imds(_))) | (Some(e), None) => e,
                 (_, Some(failure)) => format!("no usable credentials: {failure}"),
-                (Some(e), None) => describe(e),
                 (None, None) => refusal.to_string(),
             },
         )),
     }
+}
+
+/// `auto` in the SDKs' order: the container endpoint when either of its URI variables is set,
+/// unless a flag asks for IMDS. `--endpoint` meant IMDS's endpoint before there was a container
+/// source, and a `credential_process = credcycle get --endpoint URL` inherits its SDK's
+/// environment, container variables included; so under `auto`, `--endpoint` (like `--role`,
+/// `--extended` and `--allow-imdsv1`) picks IMDS, as IMDS settings given to the Provider's
+/// builder do.
+fn resolve(args: &Args) -> Source {
+    let wants_imds =
+        args.endpoint.is_some() || args.role.is_some() || args.extended || args.allow_imdsv1;
+    match args.source {
+        Source::Auto if wants_imds => Source::Imds,
+        Source::Auto if ContainerConfig::configured_in(crate::env_var) => Source::Container,
+        Source::Auto => Source::Imds,
+        explicit => explicit,
+    }
+}
+
+/// Container settings: the flags, then the SDKs' variables. Flags that only mean something to
+/// IMDS are refused rather than ignored.
+fn container_config(args: &Args) -> Result<ContainerConfig, Failure> {
+    let imds_only = [
+        (args.allow_imdsv1, "--allow-imdsv1"),
+        (args.role.is_some(), "--role"),
+        (args.extended, "--extended"),
+    ];
+    if let Some((_, flag)) = imds_only.iter().find(|(set, _)| *set) {
+        return Err(Failure(format!(
+            "{flag} applies to IMDS only, and --source container was asked for"
+        )));
+    }
+    let mut builder = ContainerConfig::builder();
+    if let Some(url) = &args.endpoint {
+        builder = builder.endpoint(url.clone());
+    }
+    if let Some(timeout) = args.timeout {
+        builder = builder.timeout(timeout);
+    }
+    if let Some(attempts) = args.attempts {
+        builder = builder.num_attempts(attempts);
+    }
+    builder.build_with_env().map_err(|e| match e {
+        credcycle_imds::container::ContainerConfigError::NotConfigured => Failure(format!(
+            "{e}: set one, or pass --endpoint URL with --source container"
+        )),
+        other => Failure(
+            other
+                .to_string()
+                .replace("the endpoint option", "--endpoint"),
+        ),
+    })
 }
 
 fn imds_config(args: &Args) -> Result<ImdsConfig, Failure> {

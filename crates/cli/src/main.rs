@@ -8,6 +8,7 @@ mod check;
 mod conform;
 mod demo;
 mod diagram;
+mod doctor;
 mod format;
 mod get;
 mod serve;
@@ -40,6 +41,7 @@ enum Command {
     Watch(watch::Args),
     Sim(sim::Args),
     Diagram(diagram::Args),
+    Doctor(doctor::Args),
     Check(check::Args),
     Conform(conform::Args),
 }
@@ -66,6 +68,7 @@ fn main() -> ExitCode {
         Command::Conform(args) => conform::run(&args),
         Command::Sim(args) => sim::run(&args),
         Command::Diagram(args) => diagram::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -189,6 +192,11 @@ pub(crate) fn config_failure(e: &credcycle_imds::ConfigError) -> Failure {
         }
         other => Failure(other.to_string()),
     }
+}
+
+/// An environment variable, read lossily (for settings read through a function).
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
 }
 
 /// A single-threaded tokio runtime for the network subcommands.

@@ -44,6 +44,11 @@ fn credcycle() -> Command {
             cmd.env_remove(name);
         }
     }
+    // Nor the machine's own ~/.aws/config: a file that is not there.
+    cmd.env(
+        "AWS_CONFIG_FILE",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/no-such-aws-config"),
+    );
     cmd.env_remove("RUST_LOG").stdin(Stdio::null());
     cmd
 }

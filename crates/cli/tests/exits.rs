@@ -15,7 +15,13 @@ fn sim() -> SimServer {
 }
 
 fn credcycle() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_credcycle"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_credcycle"));
+    // Never the machine's own ~/.aws/config: a file that is not there.
+    command.env(
+        "AWS_CONFIG_FILE",
+        concat!(env!("CARGO_TARGET_TMPDIR"), "/no-such-aws-config"),
+    );
+    command
 }
 
 fn unix_secs(rfc3339: &str) -> i64 {

@@ -1,7 +1,8 @@
 //! The pure codec: IMDS requests as values, IMDS replies into typed values. No IO here.
 //!
 //! - **Requests**: [`token_request`], [`role_listing_request`] and [`credentials_request`] build
-//!   an [`HttpRequest`] (method, URL, headers) that any transport can send.
+//!   an [`HttpRequest`] (method, URL, headers) that any transport can send;
+//!   [`instance_profile_info_request`] too (for diagnosis: the session never sends it).
 //! - **Replies**: [`parse_token`], [`parse_token_ttl`], [`parse_role_listing`] and
 //!   [`parse_credentials`] turn a reply body into an [`ImdsToken`], a [`RoleName`] or
 //!   [`Credentials`], or a typed [`ParseError`]. What an HTTP *status* means (retry, fall back,
@@ -30,6 +31,10 @@
 //!   truncated, which can only make the expiry earlier. `AccountId`, `LastUpdated` and `Type` are
 //!   kept when present (empty or `null` counts as absent); unknown fields are ignored; a field
 //!   given twice is an error.
+//! - **Instance-profile info** ([`parse_instance_profile_info`]): a JSON object with
+//!   `InstanceProfileArn` and `InstanceProfileId` (required, non-empty strings without control
+//!   characters), `LastUpdated` (optional, RFC 3339) and `Code` (when present, `Success`). It
+//!   holds no secret, so it is read as plain JSON (a repeated field: the last one counts).
 //! - **Expired credentials parse fine.** Whether they are still usable depends on the time they
 //!   are judged at, which is the core's business (`credcycle-core` rejects already-expired
 //!   answers as a failure, INV-1); the codec has no clock.
@@ -53,6 +58,7 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use zeroize::Zeroizing;
 
 use crate::config::Endpoint;
+use crate::container::{AuthorizationToken, ContainerEndpoint};
 use crate::token::ImdsToken;
 
 /// The largest reply body accepted, in bytes (64 KiB). Transports stop reading at one byte more
@@ -68,6 +74,9 @@ pub const TOKEN_PATH: &str = "/latest/api/token";
 /// The path that lists the instance profile's role; the credentials path is this plus the role.
 pub const ROLE_LISTING_PATH: &str = "/latest/meta-data/iam/security-credentials/";
 
+/// The path of the instance-profile information (`InstanceProfileArn`, `InstanceProfileId`).
+pub const INSTANCE_PROFILE_INFO_PATH: &str = "/latest/meta-data/iam/info";
+
 /// The prefix of the extended credentials path (adds `AccountId`; found in SDK code, not in the
 /// EC2 documentation, and not served by every instance).
 pub const EXTENDED_CREDENTIALS_PATH: &str = "/latest/meta-data/iam/security-credentials-extended/";
@@ -77,6 +86,10 @@ pub const TOKEN_HEADER: &str = "X-aws-ec2-metadata-token";
 
 /// The header carrying the token TTL in seconds: asked for in the `PUT`, echoed in its reply.
 pub const TOKEN_TTL_HEADER: &str = "X-aws-ec2-metadata-token-ttl-seconds";
+
+/// The request header carrying a container-credentials endpoint's authorization token (a
+/// secret).
+pub const AUTHORIZATION_HEADER: &str = "Authorization";
 
 /// The HTTP method of a request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -116,15 +129,22 @@ pub enum RequestKind {
     Credentials,
     /// `GET /latest/meta-data/iam/security-credentials-extended/<role>`.
     ExtendedCredentials,
+    /// `GET` of a container-credentials endpoint (ECS, EKS Pod Identity; see
+    /// [`container`](crate::container)).
+    ContainerCredentials,
+    /// `GET /latest/meta-data/iam/info`: sent only to diagnose (`credcycle doctor`), never by
+    /// a [`Session`](crate::Session), so it is not in [`ALL`](Self::ALL) and never counted.
+    InstanceProfileInfo,
 }
 
 impl RequestKind {
-    /// Every kind, in protocol order.
-    pub const ALL: [Self; 4] = [
+    /// Every kind a client sends in a lifecycle, in protocol order.
+    pub const ALL: [Self; 5] = [
         Self::Token,
         Self::RoleListing,
         Self::Credentials,
         Self::ExtendedCredentials,
+        Self::ContainerCredentials,
     ];
 }
 
@@ -135,6 +155,8 @@ impl fmt::Display for RequestKind {
             Self::RoleListing => "the role listing",
             Self::Credentials => "the credentials request",
             Self::ExtendedCredentials => "the extended credentials request",
+            Self::ContainerCredentials => "the container credentials request",
+            Self::InstanceProfileInfo => "the instance-profile info request",
         })
     }
 }
@@ -169,6 +191,7 @@ pub struct HttpRequest {
     ttl_secs: Option<u32>,
     ttl_text: Option<String>,
     token: Option<ImdsToken>,
+    authorization: Option<AuthorizationToken>,
 }
 
 impl HttpRequest {
@@ -182,6 +205,7 @@ impl HttpRequest {
             ttl_secs: None,
             ttl_text: None,
             token: None,
+            authorization: None,
         }
     }
 
@@ -239,6 +263,9 @@ impl HttpRequest {
         if let Some(token) = &self.token {
             headers.push((TOKEN_HEADER, token.expose_secret()));
         }
+        if let Some(authorization) = &self.authorization {
+            headers.push((AUTHORIZATION_HEADER, authorization.expose_secret()));
+        }
         headers
     }
 }
@@ -251,6 +278,9 @@ impl fmt::Debug for HttpRequest {
         }
         if self.token.is_some() {
             headers.push((TOKEN_HEADER, credcycle_core::REDACTED));
+        }
+        if self.authorization.is_some() {
+            headers.push((AUTHORIZATION_HEADER, credcycle_core::REDACTED));
         }
         f.debug_struct("HttpRequest")
             .field("method", &self.method)
@@ -389,6 +419,155 @@ pub fn credentials_request(
     };
     let path = format!("{prefix}{}", PathSegment(role.as_str()));
     HttpRequest::new(endpoint, kind, Method::Get, &path).with_token(token)
+}
+
+/// `GET` of a container-credentials endpoint, with `Authorization: <token>` when there is one
+/// (the token verbatim, as every SDK sends it: no `Bearer` prefix is added).
+///
+/// ```
+/// use credcycle_imds::codec;
+/// use credcycle_imds::container::{AuthorizationToken, ContainerEndpoint};
+///
+/// let endpoint = ContainerEndpoint::relative("/v2/credentials/task-1")?;
+/// let token = AuthorizationToken::new("sentinel".to_owned(), "a test")?;
+/// let get = codec::container_credentials_request(&endpoint, Some(&token));
+/// assert_eq!(get.url(), "http://169.254.170.2/v2/credentials/task-1");
+/// assert_eq!(get.path(), "/v2/credentials/task-1");
+/// assert_eq!(get.expose_headers(), [("Authorization", "sentinel")]);
+/// assert!(!format!("{get:?}").contains("sentinel"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[must_use]
+pub fn container_credentials_request(
+    endpoint: &ContainerEndpoint,
+    authorization: Option<&AuthorizationToken>,
+) -> HttpRequest {
+    HttpRequest {
+        kind: RequestKind::ContainerCredentials,
+        method: Method::Get,
+        url: endpoint.as_str().to_owned(),
+        path_start: endpoint.path_start(),
+        ttl_secs: None,
+        ttl_text: None,
+        token: None,
+        authorization: authorization.cloned(),
+    }
+}
+
+/// `GET /latest/meta-data/iam/info`, with the session token when there is one.
+///
+/// ```
+/// use credcycle_imds::Endpoint;
+/// use credcycle_imds::codec::instance_profile_info_request;
+///
+/// let get = instance_profile_info_request(&Endpoint::IPV4, None);
+/// assert_eq!(get.url(), "http://169.254.169.254/latest/meta-data/iam/info");
+/// ```
+#[must_use]
+pub fn instance_profile_info_request(
+    endpoint: &Endpoint,
+    token: Option<&ImdsToken>,
+) -> HttpRequest {
+    HttpRequest::new(
+        endpoint,
+        RequestKind::InstanceProfileInfo,
+        Method::Get,
+        INSTANCE_PROFILE_INFO_PATH,
+    )
+    .with_token(token)
+}
+
+/// What IMDS says about the instance profile (`/latest/meta-data/iam/info`). No secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct InstanceProfileInfo {
+    /// `InstanceProfileArn`, e.g. `arn:aws:iam::123456789012:instance-profile/web`.
+    pub arn: String,
+    /// `InstanceProfileId`, e.g. `AIPAEXAMPLE`.
+    pub id: String,
+    /// `LastUpdated`, when present.
+    pub last_updated: Option<WallTime>,
+}
+
+/// Parses the body of `/latest/meta-data/iam/info` (the rules are in the [module docs](self)).
+///
+/// ```
+/// use credcycle_imds::codec::parse_instance_profile_info;
+///
+/// let info = parse_instance_profile_info(br#"{
+///   "Code" : "Success",
+///   "LastUpdated" : "2026-11-28T04:41:11Z",
+///   "InstanceProfileArn" : "arn:aws:iam::123456789012:instance-profile/web",
+///   "InstanceProfileId" : "AIPAEXAMPLE"
+/// }"#)?;
+/// assert_eq!(info.arn, "arn:aws:iam::123456789012:instance-profile/web");
+/// assert_eq!(info.id, "AIPAEXAMPLE");
+/// # Ok::<(), credcycle_imds::ParseError>(())
+/// ```
+///
+/// # Errors
+///
+/// A [`ParseError`] naming what is wrong.
+pub fn parse_instance_profile_info(body: &[u8]) -> Result<InstanceProfileInfo, ParseError> {
+    let text = text(body)?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| json_error(&e, body.len()))?;
+    let serde_json::Value::Object(object) = value else {
+        return Err(ParseError::NotAnObject {
+            found: json_kind(&value),
+        });
+    };
+    let field = |name: &'static str| -> Result<Option<&str>, ParseError> {
+        match object.get(name) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+            Some(other) => Err(ParseError::WrongType {
+                field: name,
+                found: json_kind(other),
+            }),
+        }
+    };
+    if let Some(code) = field("Code")?
+        && code != "Success"
+    {
+        return Err(ParseError::NotSuccess {
+            code: sanitize(code, 64),
+            message: sanitize(field("Message")?.unwrap_or_default(), 256),
+        });
+    }
+    let required = |name: &'static str| -> Result<String, ParseError> {
+        let value = field(name)?.ok_or(ParseError::MissingField { field: name })?;
+        if value.is_empty() {
+            return Err(ParseError::EmptyField { field: name });
+        }
+        if value.len() > 2048 || value.chars().any(char::is_control) {
+            return Err(ParseError::InvalidText { field: name });
+        }
+        Ok(value.to_owned())
+    };
+    let arn = required("InstanceProfileArn")?;
+    let id = required("InstanceProfileId")?;
+    let last_updated = field("LastUpdated")?
+        .filter(|t| !t.is_empty())
+        .map(|t| timestamp(Field::LastUpdated, t))
+        .transpose()?;
+    Ok(InstanceProfileInfo {
+        arn,
+        id,
+        last_updated,
+    })
+}
+
+/// What a JSON value is, in words, for error messages.
+fn json_kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
 }
 
 /// Writes a path segment, percent-encoding every byte outside IAM's name characters.

@@ -1,34 +1,43 @@
-//! Configuration: explicit options, then the SDKs' environment variables, then defaults.
+//! Configuration: explicit options, then the SDKs' environment variables, then the profile of
+//! the shared config file (`~/.aws/config`), then defaults.
 //!
-//! | setting | explicit option | environment variable | default |
-//! |---|---|---|---|
-//! | endpoint | [`endpoint`](ImdsConfigBuilder::endpoint) | `AWS_EC2_METADATA_SERVICE_ENDPOINT` | from the endpoint mode |
-//! | endpoint mode | [`endpoint_mode`](ImdsConfigBuilder::endpoint_mode) | `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` (`IPv4` \| `IPv6`, any case) | IPv4: `http://169.254.169.254` (IPv6: `http://[fd00:ec2::254]`) |
-//! | disabled | none (environment only, as in every SDK) | `AWS_EC2_METADATA_DISABLED` (`true` \| `false`, any case) | `false` |
-//! | timeout per attempt | [`timeout`](ImdsConfigBuilder::timeout) | `AWS_METADATA_SERVICE_TIMEOUT` (seconds, may be fractional, 0.001 to 600) | 1 s |
-//! | attempts per request | [`num_attempts`](ImdsConfigBuilder::num_attempts) | `AWS_METADATA_SERVICE_NUM_ATTEMPTS` (integer, 1 to 10) | **3** (the SDKs' 1 is too few: botocore#1791) |
-//! | role | [`pinned_role`](ImdsConfigBuilder::pinned_role) | `AWS_EC2_INSTANCE_PROFILE_NAME` (skips discovery) | discovered from the listing |
-//! | IMDSv1 fallback | [`allow_imds_v1`](ImdsConfigBuilder::allow_imds_v1) | `AWS_EC2_METADATA_V1_DISABLED=true` forbids it | **off** |
-//! | token TTL | [`token_ttl_secs`](ImdsConfigBuilder::token_ttl_secs) (1 to 21600) | none | 21600 s |
-//! | extended credentials path | [`extended_credentials`](ImdsConfigBuilder::extended_credentials) | none | off |
-//! | retry backoff | [`retry_backoff`](ImdsConfigBuilder::retry_backoff) | none | 250 ms doubling, capped at 2 s, with jitter |
-//! | jitter seed | [`jitter_seed`](ImdsConfigBuilder::jitter_seed) | none | 0 |
+//! | setting | explicit option | environment variable | profile key ([`shared`]) | default |
+//! |---|---|---|---|---|
+//! | endpoint | [`endpoint`](ImdsConfigBuilder::endpoint) | `AWS_EC2_METADATA_SERVICE_ENDPOINT` | `ec2_metadata_service_endpoint` | from the endpoint mode |
+//! | endpoint mode | [`endpoint_mode`](ImdsConfigBuilder::endpoint_mode) | `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE` (`IPv4` \| `IPv6`, any case) | `ec2_metadata_service_endpoint_mode` | IPv4: `http://169.254.169.254` (IPv6: `http://[fd00:ec2::254]`) |
+//! | disabled | none (environment only, as in every SDK) | `AWS_EC2_METADATA_DISABLED` (`true` \| `false`, any case) | none | `false` |
+//! | timeout per attempt | [`timeout`](ImdsConfigBuilder::timeout) | `AWS_METADATA_SERVICE_TIMEOUT` (seconds, may be fractional, 0.001 to 600) | `metadata_service_timeout` | 1 s |
+//! | attempts per request | [`num_attempts`](ImdsConfigBuilder::num_attempts) | `AWS_METADATA_SERVICE_NUM_ATTEMPTS` (integer, 1 to 10) | `metadata_service_num_attempts` | **3** (the SDKs' 1 is too few: botocore#1791) |
+//! | role | [`pinned_role`](ImdsConfigBuilder::pinned_role) | `AWS_EC2_INSTANCE_PROFILE_NAME` (skips discovery) | `ec2_instance_profile_name` | discovered from the listing |
+//! | IMDSv1 fallback | [`allow_imds_v1`](ImdsConfigBuilder::allow_imds_v1) | `AWS_EC2_METADATA_V1_DISABLED=true` forbids it | `ec2_metadata_v1_disabled = true` forbids it | **off** |
+//! | token TTL | [`token_ttl_secs`](ImdsConfigBuilder::token_ttl_secs) (1 to 21600) | none | none | 21600 s |
+//! | extended credentials path | [`extended_credentials`](ImdsConfigBuilder::extended_credentials) | none | none | off |
+//! | retry backoff | [`retry_backoff`](ImdsConfigBuilder::retry_backoff) | none | none | 250 ms doubling, capped at 2 s, with jitter |
+//! | jitter seed | [`jitter_seed`](ImdsConfigBuilder::jitter_seed) | none | none | 0 |
+//! | which profile | [`profile`](ImdsConfigBuilder::profile) | `AWS_PROFILE` | | `default` |
+//! | which file | none | `AWS_CONFIG_FILE` | | `~/.aws/config` (`HOME`) |
 //!
-//! Precedence, highest first: explicit option, environment variable, default. The endpoint
-//! follows the SDKs: an explicit endpoint, then `AWS_EC2_METADATA_SERVICE_ENDPOINT`, then an
-//! explicit mode, then `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE`, then IPv4.
+//! Precedence, highest first: explicit option, environment variable, profile key, default. The
+//! endpoint follows the SDKs (aws-config's IMDS client): an explicit endpoint, then
+//! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, then the profile's `ec2_metadata_service_endpoint`,
+//! then an explicit mode, then `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE`, then the profile's
+//! `ec2_metadata_service_endpoint_mode`, then IPv4. The [`shared`] module says how the file and
+//! the profile are found and what the parser accepts; a missing file or profile is an empty
+//! layer, not an error.
 //!
 //! Two deliberate exceptions:
 //!
 //! - **IMDSv1 is only ever allowed by the explicit option.** `AWS_EC2_METADATA_V1_DISABLED=true`
-//!   forbids it even then (it is the administrator's veto); `=false` does not allow it, because
-//!   credcycle's default is off and a variable left at `false` by a template should not quietly
-//!   turn on a weaker protocol.
-//! - An empty (or all-whitespace) variable counts as unset, as a shell's `VAR=` usually means.
+//!   (or the profile's `ec2_metadata_v1_disabled = true`) forbids it even then (it is the
+//!   administrator's veto); `false` does not allow it, because credcycle's default is off and a
+//!   value left at `false` by a template should not quietly turn on a weaker protocol.
+//! - An empty (or all-whitespace) variable or profile value counts as unset, as a shell's
+//!   `VAR=` usually means.
 //!
-//! Every value read is validated; an invalid one is a [`ConfigError`] naming the variable or
-//! option, never silently replaced by a default. A variable shadowed by a higher-precedence
-//! setting is not read at all. Surrounding whitespace in variables is ignored.
+//! Every value read is validated; an invalid one is a [`ConfigError`] naming the variable,
+//! profile key (with its file and line) or option, never silently replaced by a default. A
+//! variable or key shadowed by a higher-precedence setting is not read at all. Surrounding
+//! whitespace is ignored.
 //!
 //! The environment is read through a function (`|name| -> Option<String>`), so tests need not
 //! touch the process environment:
@@ -86,9 +95,13 @@ pub mod vars {
     pub const NUM_ATTEMPTS: &str = "AWS_METADATA_SERVICE_NUM_ATTEMPTS";
     /// The role to use without listing (skips discovery).
     pub const INSTANCE_PROFILE_NAME: &str = "AWS_EC2_INSTANCE_PROFILE_NAME";
+    /// The shared config file (default `~/.aws/config`).
+    pub const CONFIG_FILE: &str = "AWS_CONFIG_FILE";
+    /// The profile read from the shared config file (default `default`).
+    pub const PROFILE: &str = "AWS_PROFILE";
 
     /// Every variable read, in the order of the precedence table.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 9] = [
         ENDPOINT,
         ENDPOINT_MODE,
         DISABLED,
@@ -96,8 +109,13 @@ pub mod vars {
         NUM_ATTEMPTS,
         INSTANCE_PROFILE_NAME,
         V1_DISABLED,
+        PROFILE,
+        CONFIG_FILE,
     ];
 }
+
+pub mod shared;
+pub use shared::{DEFAULT_PROFILE, SharedConfig, keys};
 
 /// An IMDS endpoint: `http://` and a host, with an optional port, and nothing else.
 ///
@@ -301,6 +319,9 @@ pub enum SettingSource {
     Explicit,
     /// The named environment variable.
     Env(&'static str),
+    /// The named key of the profile in the shared config file
+    /// ([`ImdsConfig::shared_config`] says which file and profile).
+    Profile(&'static str),
     /// The default.
     Default,
 }
@@ -323,6 +344,7 @@ pub struct ImdsConfig {
     backoff_base: Duration,
     backoff_cap: Duration,
     jitter_seed: u64,
+    shared_config: Option<SharedConfig>,
 }
 
 impl Default for ImdsConfig {
@@ -342,6 +364,7 @@ impl Default for ImdsConfig {
             backoff_base: Self::DEFAULT_BACKOFF_BASE,
             backoff_cap: Self::DEFAULT_BACKOFF_CAP,
             jitter_seed: 0,
+            shared_config: None,
         }
     }
 }
@@ -368,21 +391,26 @@ impl ImdsConfig {
         ImdsConfigBuilder::default()
     }
 
-    /// The defaults overridden by the process environment.
+    /// The defaults overridden by the shared config file's profile, overridden by the process
+    /// environment (which also says where the file is and which profile to read).
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Env`] when a variable holds an invalid value.
+    /// [`ConfigError`] when a variable or a profile key holds an invalid value, or the config
+    /// file cannot be read or parsed.
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::builder().build_with_env()
     }
 
-    /// The defaults overridden by the environment as `env` reports it (`env(name)` is the
-    /// variable's value, `None` when unset).
+    /// The defaults overridden by the shared config file's profile, overridden by the
+    /// environment as `env` reports it (`env(name)` is the variable's value, `None` when unset).
+    /// The file is found through `env` too (`AWS_CONFIG_FILE`, else `HOME`), so an `env` that
+    /// sets neither reads no file.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::Env`] when a variable holds an invalid value.
+    /// [`ConfigError`] when a variable or a profile key holds an invalid value, or the config
+    /// file cannot be read or parsed.
     pub fn from_env_source(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Self::builder().build_with_env_source(env)
     }
@@ -432,10 +460,17 @@ impl ImdsConfig {
         self.allow_imds_v1 && !self.imds_v1_forbidden_by_env
     }
 
-    /// Whether `AWS_EC2_METADATA_V1_DISABLED=true` forbids IMDSv1.
+    /// Whether `AWS_EC2_METADATA_V1_DISABLED=true` (or, with the variable unset, the profile's
+    /// `ec2_metadata_v1_disabled = true`) forbids IMDSv1.
     #[must_use]
     pub fn imds_v1_forbidden_by_env(&self) -> bool {
         self.imds_v1_forbidden_by_env
+    }
+
+    /// The shared config file's profile that was read, if a file was found.
+    #[must_use]
+    pub fn shared_config(&self) -> Option<&SharedConfig> {
+        self.shared_config.as_ref()
     }
 
     /// The role to use without listing (`AWS_EC2_INSTANCE_PROFILE_NAME`). Pass it to the core's
@@ -499,6 +534,7 @@ pub struct ImdsConfigBuilder {
     extended_credentials: Option<bool>,
     backoff: Option<(Duration, Duration)>,
     jitter_seed: Option<u64>,
+    profile: Option<String>,
 }
 
 impl ImdsConfigBuilder {
@@ -571,7 +607,14 @@ impl ImdsConfigBuilder {
         self
     }
 
-    /// Validates the explicit options over the defaults, without reading the environment.
+    /// The profile to read from the shared config file (wins over `AWS_PROFILE`).
+    pub fn profile(mut self, name: impl Into<String>) -> Self {
+        self.profile = Some(name.into());
+        self
+    }
+
+    /// Validates the explicit options over the defaults, without reading the environment or
+    /// any file.
     ///
     /// # Errors
     ///
@@ -580,11 +623,13 @@ impl ImdsConfigBuilder {
         self.build_with_env_source(|_| None)
     }
 
-    /// Validates the explicit options over the process environment over the defaults.
+    /// Validates the explicit options over the process environment over the shared config
+    /// file's profile over the defaults.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] naming the first invalid option or variable.
+    /// [`ConfigError`] naming the first invalid option, variable or profile key, or why the
+    /// config file cannot be read.
     pub fn build_with_env(self) -> Result<ImdsConfig, ConfigError> {
         self.build_with_env_source(|name| match std::env::var(name) {
             Ok(value) => Some(value),
@@ -594,17 +639,57 @@ impl ImdsConfigBuilder {
         })
     }
 
-    /// Validates the explicit options over the environment as `env` reports it over the
-    /// defaults.
+    /// Validates the explicit options over the environment as `env` reports it over the shared
+    /// config file's profile over the defaults. The file is found and the profile chosen
+    /// through `env` ([`SharedConfig::load`]): an `env` that sets neither `AWS_CONFIG_FILE`
+    /// nor `HOME` reads no file.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] naming the first invalid option or variable.
+    /// [`ConfigError`] naming the first invalid option, variable or profile key, or why the
+    /// config file cannot be read.
     pub fn build_with_env_source(
         self,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<ImdsConfig, ConfigError> {
+        let shared = SharedConfig::load(&env, self.profile.as_deref())?;
+        self.build_with_sources(env, shared)
+    }
+
+    /// Validates the explicit options over the environment as `env` reports it over `shared`
+    /// (a profile already read, or `None` for no file) over the defaults. Reads no file: the
+    /// way to test the profile layer.
+    ///
+    /// ```
+    /// use credcycle_imds::{ImdsConfig, SettingSource};
+    /// use credcycle_imds::config::{SharedConfig, keys};
+    ///
+    /// let file = "[profile lab]\nec2_metadata_service_endpoint = http://127.0.0.1:1338\n";
+    /// let lab = SharedConfig::parse("config", file, "lab")?;
+    ///
+    /// let config = ImdsConfig::builder().build_with_sources(|_| None, Some(lab.clone()))?;
+    /// assert_eq!(config.endpoint().as_str(), "http://127.0.0.1:1338");
+    /// assert_eq!(config.endpoint_source(), SettingSource::Profile(keys::ENDPOINT));
+    ///
+    /// // The environment wins over the profile.
+    /// let env = |name: &str| {
+    ///     (name == "AWS_EC2_METADATA_SERVICE_ENDPOINT").then(|| "http://127.0.0.1:9999".to_owned())
+    /// };
+    /// let config = ImdsConfig::builder().build_with_sources(env, Some(lab))?;
+    /// assert_eq!(config.endpoint().as_str(), "http://127.0.0.1:9999");
+    /// # Ok::<(), credcycle_imds::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the first invalid option, variable or profile key.
+    pub fn build_with_sources(
+        self,
+        env: impl Fn(&str) -> Option<String>,
+        shared: Option<SharedConfig>,
+    ) -> Result<ImdsConfig, ConfigError> {
         let env = Env(&env);
+        let profile = Profile(shared.as_ref());
         let defaults = ImdsConfig::default();
 
         let disabled = env.parse(vars::DISABLED, parse_bool)?.unwrap_or(false);
@@ -614,38 +699,52 @@ impl ImdsConfigBuilder {
             (endpoint, SettingSource::Explicit)
         } else if let Some(endpoint) = env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {
             (endpoint, SettingSource::Env(vars::ENDPOINT))
+        } else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {
+            (endpoint, SettingSource::Profile(keys::ENDPOINT))
         } else if let Some(mode) = self.endpoint_mode {
             (mode.endpoint(), SettingSource::Explicit)
         } else if let Some(mode) = env.parse(vars::ENDPOINT_MODE, EndpointMode::from_str)? {
             (mode.endpoint(), SettingSource::Env(vars::ENDPOINT_MODE))
+        } else if let Some(mode) = profile.parse(keys::ENDPOINT_MODE, EndpointMode::from_str)? {
+            (mode.endpoint(), SettingSource::Profile(keys::ENDPOINT_MODE))
         } else {
             (defaults.endpoint, SettingSource::Default)
         };
 
         let timeout = match self.timeout {
             Some(t) => check_timeout(t).map_err(|e| option("timeout", e))?,
-            None => env
-                .parse(vars::TIMEOUT, parse_seconds)?
-                .unwrap_or(defaults.timeout),
+            None => match env.parse(vars::TIMEOUT, parse_seconds)? {
+                Some(t) => t,
+                None => profile
+                    .parse(keys::TIMEOUT, parse_seconds)?
+                    .unwrap_or(defaults.timeout),
+            },
         };
 
         let num_attempts = match self.num_attempts {
             Some(n) => check_attempts(n).map_err(|e| option("num_attempts", e))?,
-            None => env
-                .parse(vars::NUM_ATTEMPTS, |v| {
-                    check_attempts(v.parse().map_err(|_| ValueError::NotInteger)?)
-                })?
-                .unwrap_or(defaults.num_attempts),
+            None => match env.parse(vars::NUM_ATTEMPTS, parse_attempts)? {
+                Some(n) => n,
+                None => profile
+                    .parse(keys::NUM_ATTEMPTS, parse_attempts)?
+                    .unwrap_or(defaults.num_attempts),
+            },
         };
 
         let pinned_role = match self.pinned_role {
             Some(role) => Some(check_role(role).map_err(|e| option("pinned_role", e))?),
-            None => env.parse(vars::INSTANCE_PROFILE_NAME, |v| {
-                check_role(RoleName::new(v)?)
-            })?,
+            None => match env.parse(vars::INSTANCE_PROFILE_NAME, parse_role)? {
+                Some(role) => Some(role),
+                None => profile.parse(keys::INSTANCE_PROFILE_NAME, parse_role)?,
+            },
         };
 
-        let imds_v1_forbidden_by_env = env.parse(vars::V1_DISABLED, parse_bool)?.unwrap_or(false);
+        let imds_v1_forbidden_by_env = match env.parse(vars::V1_DISABLED, parse_bool)? {
+            Some(forbidden) => forbidden,
+            None => profile
+                .parse(keys::V1_DISABLED, parse_bool)?
+                .unwrap_or(false),
+        };
 
         let token_ttl_secs = self.token_ttl_secs.unwrap_or(defaults.token_ttl_secs);
         if !(1..=MAX_TOKEN_TTL_SECS).contains(&token_ttl_secs) {
@@ -686,7 +785,24 @@ impl ImdsConfigBuilder {
             backoff_base,
             backoff_cap,
             jitter_seed: self.jitter_seed.unwrap_or(defaults.jitter_seed),
+            shared_config: shared,
         })
+    }
+}
+
+/// The profile layer: empty without a file.
+struct Profile<'a>(Option<&'a SharedConfig>);
+
+impl Profile<'_> {
+    fn parse<T>(
+        &self,
+        key: &'static str,
+        parse: impl FnOnce(&str) -> Result<T, ValueError>,
+    ) -> Result<Option<T>, ConfigError> {
+        match self.0 {
+            Some(shared) => shared.parse_value(key, parse),
+            None => Ok(None),
+        }
     }
 }
 
@@ -753,6 +869,14 @@ fn check_timeout(t: Duration) -> Result<Duration, ValueError> {
     Ok(t)
 }
 
+fn parse_attempts(v: &str) -> Result<u32, ValueError> {
+    check_attempts(v.parse().map_err(|_| ValueError::NotInteger)?)
+}
+
+fn parse_role(v: &str) -> Result<RoleName, ValueError> {
+    check_role(RoleName::new(v)?)
+}
+
 fn check_attempts(n: u32) -> Result<u32, ValueError> {
     if !(1..=ImdsConfig::MAX_NUM_ATTEMPTS).contains(&n) {
         return Err(ValueError::OutOfRange { range: "1 and 10" });
@@ -780,6 +904,40 @@ pub enum ConfigError {
         value: String,
         /// What is wrong with it.
         problem: ValueError,
+    },
+    /// A key of the shared config file's profile holds an invalid value.
+    #[error("{path}:{line}: {key} in profile {profile} is invalid ({value:?}): {problem}")]
+    Profile {
+        /// The config file.
+        path: String,
+        /// The line of the key (1-based).
+        line: usize,
+        /// The profile.
+        profile: String,
+        /// The key.
+        key: &'static str,
+        /// Its value, shortened to 64 characters with control characters replaced.
+        value: String,
+        /// What is wrong with it.
+        problem: ValueError,
+    },
+    /// The shared config file is not in the config file format.
+    #[error("{path}:{line}: not a valid AWS config file: {problem}")]
+    SharedConfigSyntax {
+        /// The config file.
+        path: String,
+        /// The offending line (1-based).
+        line: usize,
+        /// What is wrong there.
+        problem: String,
+    },
+    /// The shared config file exists but cannot be read.
+    #[error("cannot read the AWS config file {path}: {problem}")]
+    SharedConfigRead {
+        /// The config file.
+        path: String,
+        /// Why (the I/O error's kind, or "not UTF-8").
+        problem: String,
     },
     /// An explicit option holds an invalid value.
     #[error("option {option} is invalid: {problem}")]

@@ -184,7 +184,8 @@ pub enum ImdsError {
         "IMDS offers no session tokens (HTTP {status} to the token request) and IMDSv1 is not \
          allowed: {}",
         if *.forbidden_by_env {
-            "AWS_EC2_METADATA_V1_DISABLED=true forbids it"
+            "AWS_EC2_METADATA_V1_DISABLED=true (or ec2_metadata_v1_disabled = true in the AWS \
+             config file's profile) forbids it"
         } else {
             "allow the IMDSv1 fallback explicitly if this endpoint really has no tokens (an old \
              emulator, for example)"
@@ -193,7 +194,8 @@ pub enum ImdsError {
     ImdsV1Disabled {
         /// The status of the token request (404 or 405).
         status: u16,
-        /// Whether `AWS_EC2_METADATA_V1_DISABLED=true` forbade it (rather than the default).
+        /// Whether `AWS_EC2_METADATA_V1_DISABLED=true` (or the profile's
+        /// `ec2_metadata_v1_disabled = true`) forbade it (rather than the default).
         forbidden_by_env: bool,
     },
     /// IMDS answered 401 to a request that carried a fresh token (or to an IMDSv1 request and

@@ -141,6 +141,8 @@ pub struct RequestCounts {
     pub credentials: u64,
     /// Credentials requests on the extended path.
     pub extended_credentials: u64,
+    /// Requests to a container-credentials endpoint.
+    pub container_credentials: u64,
     /// Of all the above, how many were retries after a backoff.
     pub retries: u64,
 }
@@ -149,7 +151,11 @@ impl RequestCounts {
     /// Every request sent.
     #[must_use]
     pub fn total(&self) -> u64 {
-        self.token + self.role_listing + self.credentials + self.extended_credentials
+        self.token
+            + self.role_listing
+            + self.credentials
+            + self.extended_credentials
+            + self.container_credentials
     }
 
     /// The requests of one kind.
@@ -160,6 +166,9 @@ impl RequestCounts {
             RequestKind::RoleListing => self.role_listing,
             RequestKind::Credentials => self.credentials,
             RequestKind::ExtendedCredentials => self.extended_credentials,
+            RequestKind::ContainerCredentials => self.container_credentials,
+            // Never sent by a session.
+            RequestKind::InstanceProfileInfo => 0,
         }
     }
 
@@ -169,6 +178,9 @@ impl RequestCounts {
             RequestKind::RoleListing => &mut self.role_listing,
             RequestKind::Credentials => &mut self.credentials,
             RequestKind::ExtendedCredentials => &mut self.extended_credentials,
+            RequestKind::ContainerCredentials => &mut self.container_credentials,
+            // Never sent by a session.
+            RequestKind::InstanceProfileInfo => return,
         };
         *counter = counter.saturating_add(1);
     }

@@ -62,15 +62,26 @@
 //! [`exchange`] has the details and the reasons, and [`codec`] what each reply
 //! must look like.
 //!
+//! ## Container credentials
+//!
+//! [`container`]: the endpoint of ECS task roles and EKS Pod Identity
+//! (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` / `_FULL_URI`, `AWS_CONTAINER_AUTHORIZATION_TOKEN` /
+//! `_TOKEN_FILE`), with the SDKs' allowed hosts and a [`ContainerClient`](container::ContainerClient)
+//! that answers the same core requests as [`ImdsClient`]: the same lifecycle, minus role
+//! discovery and the session token.
+//!
 //! ## Configuration
 //!
-//! [`ImdsConfig`]: explicit options, then the AWS SDKs' environment variables, then defaults.
-//! [`config`] has the full precedence table:
+//! [`ImdsConfig`]: explicit options, then the AWS SDKs' environment variables, then the profile
+//! of the shared config file (`~/.aws/config`), then defaults. [`config`] has the full
+//! precedence table:
 //! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE`,
 //! `AWS_EC2_METADATA_DISABLED`, `AWS_METADATA_SERVICE_TIMEOUT` (default 1 s),
 //! `AWS_METADATA_SERVICE_NUM_ATTEMPTS` (default **3**), `AWS_EC2_INSTANCE_PROFILE_NAME` and
-//! `AWS_EC2_METADATA_V1_DISABLED`. IMDSv1 is off unless explicitly allowed. Invalid values are
-//! [`ConfigError`]s naming the variable, never replaced by defaults.
+//! `AWS_EC2_METADATA_V1_DISABLED`, and (all but `..._DISABLED`) the profile keys of the same
+//! names in lower case without `AWS_` ([`config::shared`]). IMDSv1 is off unless explicitly
+//! allowed. Invalid values are [`ConfigError`]s naming the variable (or the file, line and
+//! key), never replaced by defaults.
 //!
 //! ## Errors
 //!
@@ -117,6 +128,7 @@ mod asynchronous;
 mod client;
 pub mod codec;
 pub mod config;
+pub mod container;
 mod error;
 pub mod exchange;
 mod token;

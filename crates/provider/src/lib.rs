@@ -64,7 +64,7 @@ mod stats;
 
 pub use error::ProviderError;
 pub use fetch::Fetcher;
-pub use provider::{ProvidedCredentials, Provider, ProviderBuilder};
+pub use provider::{ProvidedCredentials, Provider, ProviderBuilder, Source};
 pub use stats::{ImdsStatusCounts, ProviderStats, RefreshOutcomes, RefusalCounts};
 
 // What a user of the Provider needs from the other crates, so that `credcycle` is the only
@@ -74,6 +74,9 @@ pub use credcycle_core::{
     AccessKeyId, Action, Credentials, ImdsFailure, Input, InvalidRoleName, MonoTime, Now, Policy,
     PolicyBuilder, PolicyError, Refusal, RequestId, RoleName, SecretAccessKey, SessionToken,
     StateKind, WallTime,
+};
+pub use credcycle_imds::container::{
+    ContainerConfig, ContainerConfigBuilder, ContainerConfigError, ContainerError,
 };
 pub use credcycle_imds::{
     ConfigError as ImdsConfigError, EndpointMode, ImdsConfig, ImdsConfigBuilder, ImdsError,

@@ -12,6 +12,7 @@ use credcycle_core::{
     AccessKeyId, Action, Credentials, Event, ImdsFailure, Input, Machine, MonoTime, Now, Policy,
     RoleName, SecretAccessKey, SessionToken, StateKind, WallTime,
 };
+use credcycle_imds::container::{ContainerClient, ContainerConfig};
 use credcycle_imds::{ImdsClient, ImdsConfig, UreqTransport};
 
 use crate::error::ProviderError;
@@ -50,10 +51,42 @@ pub struct Provider {
     shared: Arc<Shared>,
 }
 
+/// Where a [`Provider`] gets its credentials from.
+///
+/// Both sources drive the same lifecycle (`credcycle_core::Machine`, the same rules and
+/// invariants); they differ only in who answers its requests. See
+/// [`ProviderBuilder::source`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Source {
+    /// The AWS SDKs' order: the container endpoint when its settings are given
+    /// ([`ProviderBuilder::container`]) or its variables are set
+    /// (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `_FULL_URI`), else IMDS. IMDS settings given
+    /// with [`ProviderBuilder::imds`] (and no container settings) pick IMDS.
+    #[default]
+    Auto,
+    /// The EC2 Instance Metadata Service (instance-profile credentials).
+    Imds,
+    /// A container-credentials endpoint (ECS task roles, EKS Pod Identity).
+    Container,
+}
+
+impl core::fmt::Display for Source {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.pad(match self {
+            Self::Auto => "auto",
+            Self::Imds => "imds",
+            Self::Container => "container",
+        })
+    }
+}
+
 /// Settings of a [`Provider`]; start with [`Provider::builder`].
 #[must_use]
 pub struct ProviderBuilder {
     policy: Policy,
+    source: Source,
+    container: Option<ContainerConfig>,
     imds: Option<ImdsConfig>,
     fetcher: Option<Box<dyn Fetcher>>,
     clock: Option<Arc<dyn Clock>>,
@@ -292,6 +325,8 @@ impl Provider {
     pub fn builder() -> ProviderBuilder {
         ProviderBuilder {
             policy: Policy::default(),
+            source: Source::Auto,
+            container: None,
             imds: None,
             fetcher: None,
             clock: None,
@@ -301,11 +336,14 @@ impl Provider {
         }
     }
 
-    /// A provider with every default: IMDS settings from the SDKs' environment variables.
+    /// A provider with every default, in the AWS SDKs' order: container credentials when
+    /// `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `_FULL_URI` is set (ECS, EKS Pod Identity),
+    /// else IMDS, each with its settings from the SDKs' environment variables.
     ///
     /// # Errors
     ///
-    /// [`ProviderError::Config`] when an environment variable is invalid.
+    /// [`ProviderError::Config`] when an environment variable is invalid (a `FULL_URI` to a
+    /// host that is not allowed, for one).
     pub fn from_env() -> Result<Self, ProviderError> {
         Self::builder().build()
     }
@@ -488,9 +526,29 @@ impl ProviderBuilder {
         self
     }
 
-    /// IMDS settings (default: [`ImdsConfig::from_env`]).
+    /// IMDS settings (default: [`ImdsConfig::from_env`]). With [`Source::Auto`] and no
+    /// container settings, giving them picks IMDS.
     pub fn imds(mut self, config: ImdsConfig) -> Self {
         self.imds = Some(config);
+        self
+    }
+
+    /// Container-credentials settings (default: [`ContainerConfig::from_env`]). With
+    /// [`Source::Auto`], giving them picks the container source.
+    pub fn container(mut self, config: ContainerConfig) -> Self {
+        self.container = Some(config);
+        self
+    }
+
+    /// Which source to use (default [`Source::Auto`]: the SDKs' order, container variables
+    /// first). Ignored when a [`fetcher`](Self::fetcher) is given.
+    ///
+    /// The container source drives the same lifecycle with its role pinned to a label
+    /// ([`ContainerConfig::label`]), so the core never asks for a role listing, and there is no
+    /// session token to fetch: every request is one `GET` of the container endpoint, with the
+    /// authorization token read anew (from its file, when it has one).
+    pub fn source(mut self, source: Source) -> Self {
+        self.source = source;
         self
     }
 
@@ -541,33 +599,32 @@ impl ProviderBuilder {
         let fetcher = match self.fetcher {
             Some(fetcher) => fetcher,
             None => {
-                let config = match self.imds {
-                    Some(config) => config,
-                    None => ImdsConfig::builder()
-                        .jitter_seed(seed)
-                        .build_with_env()
-                        .map_err(|e| ProviderError::Config(e.to_string()))?,
+                let source = match self.source {
+                    Source::Auto if self.container.is_some() => Source::Container,
+                    Source::Auto if self.imds.is_some() => Source::Imds,
+                    Source::Auto if ContainerConfig::configured_in(env_var) => Source::Container,
+                    Source::Auto => Source::Imds,
+                    explicit => explicit,
                 };
-                if let (Some(role), None) = (config.pinned_role(), policy.pinned_role()) {
-                    // AWS_EC2_INSTANCE_PROFILE_NAME: the core skips discovery too.
+                if source == Source::Container {
+                    let config = match self.container {
+                        Some(config) => config,
+                        None => ContainerConfig::from_env()
+                            .map_err(|e| ProviderError::Config(e.to_string()))?,
+                    };
+                    // No role to discover: the core fetches for the pinned label at once
+                    // ([R1]) and, since the endpoint never answers "no such role", never drops
+                    // the label either. One retry schedule (INV-4), as for IMDS.
                     policy = policy
                         .to_builder()
-                        .pinned_role(Some(role.clone()))
+                        .pinned_role(Some(config.label().clone()))
+                        .http_attempts(config.num_attempts())
                         .build()
                         .map_err(|e| ProviderError::Config(e.to_string()))?;
+                    Box::new(ContainerClient::with_config(config))
+                } else {
+                    imds_fetcher(self.imds, seed, &mut policy, &clock)?
                 }
-                // One retry schedule (INV-4): the client's HTTP attempts count against the
-                // core's backoff instead of multiplying it.
-                policy = policy
-                    .to_builder()
-                    .http_attempts(config.num_attempts())
-                    .build()
-                    .map_err(|e| ProviderError::Config(e.to_string()))?;
-                Box::new(ImdsClient::new(
-                    config,
-                    UreqTransport::new(),
-                    Arc::clone(&clock),
-                ))
             }
         };
         let background = self.background.then(|| {
@@ -607,6 +664,47 @@ impl ProviderBuilder {
         }
         Ok(Provider { shared })
     }
+}
+
+/// Reads an environment variable as the SDKs do (lossily, for the presence check).
+fn env_var(name: &str) -> Option<String> {
+    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+}
+
+/// The IMDS client for `config` (default: from the environment), and the policy adjusted to it.
+fn imds_fetcher(
+    config: Option<ImdsConfig>,
+    seed: u64,
+    policy: &mut Policy,
+    clock: &Arc<dyn Clock>,
+) -> Result<Box<dyn Fetcher>, ProviderError> {
+    let config = match config {
+        Some(config) => config,
+        None => ImdsConfig::builder()
+            .jitter_seed(seed)
+            .build_with_env()
+            .map_err(|e| ProviderError::Config(e.to_string()))?,
+    };
+    if let (Some(role), None) = (config.pinned_role(), policy.pinned_role()) {
+        // AWS_EC2_INSTANCE_PROFILE_NAME: the core skips discovery too.
+        *policy = policy
+            .to_builder()
+            .pinned_role(Some(role.clone()))
+            .build()
+            .map_err(|e| ProviderError::Config(e.to_string()))?;
+    }
+    // One retry schedule (INV-4): the client's HTTP attempts count against the core's backoff
+    // instead of multiplying it.
+    *policy = policy
+        .to_builder()
+        .http_attempts(config.num_attempts())
+        .build()
+        .map_err(|e| ProviderError::Config(e.to_string()))?;
+    Ok(Box::new(ImdsClient::new(
+        config,
+        UreqTransport::new(),
+        Arc::clone(clock),
+    )))
 }
 
 impl Shared {

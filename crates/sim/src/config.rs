@@ -51,6 +51,55 @@ pub struct SimConfig {
     pub account_id: String,
     /// Scripted faults and role changes. Default none.
     pub scenario: Option<Scenario>,
+    /// Also serve container credentials (the ECS / EKS Pod Identity endpoint). Default none.
+    pub container: Option<SimContainer>,
+    /// How far AWS's clock is ahead of the wall time the simulator starts with, in whole
+    /// seconds (negative: behind). Everything the simulator writes in AWS time moves with it:
+    /// `Expiration`, `LastUpdated` and the `Date` header. Default 0. A guest whose clock is
+    /// wrong by N seconds sees what a simulator with offset -N shows a correct guest (what
+    /// `credcycle doctor`'s clock check is tested with). At most a day either way.
+    pub clock_offset_secs: i64,
+}
+
+/// The container-credentials endpoint of a simulator: the path it answers at and the
+/// `Authorization` token it requires (compared verbatim, as the real agents do).
+///
+/// A `GET` of the path with the right token gets the attached role's current set (the same
+/// sets, rotation and faults as the IMDS paths: container fetches are of the `credentials`
+/// class) as JSON with `AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`, `RoleArn` and
+/// `AccountId`; a missing or wrong token gets a 401, another method a 405, no role a 404.
+/// `POST /_sim/authorization` (body: the new token) replaces the token, as EKS rotates it.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct SimContainer {
+    /// The path, for example `/v1/credentials` (EKS Pod Identity) or `/v2/credentials/<id>`
+    /// (ECS).
+    pub path: String,
+    /// The token required in `Authorization` (a secret: redacted in `Debug`).
+    pub authorization: String,
+}
+
+impl SimContainer {
+    /// The default path: EKS Pod Identity's.
+    pub const DEFAULT_PATH: &str = "/v1/credentials";
+
+    /// An endpoint at `path` requiring `authorization`.
+    #[must_use]
+    pub fn new(path: impl Into<String>, authorization: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            authorization: authorization.into(),
+        }
+    }
+}
+
+impl core::fmt::Debug for SimContainer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SimContainer")
+            .field("path", &self.path)
+            .field("authorization", &credcycle_core::REDACTED)
+            .finish()
+    }
 }
 
 impl Default for SimConfig {
@@ -64,6 +113,8 @@ impl Default for SimConfig {
             seed: None,
             account_id: "123456789012".to_owned(),
             scenario: None,
+            container: None,
+            clock_offset_secs: 0,
         }
     }
 }
@@ -71,6 +122,16 @@ impl Default for SimConfig {
 impl SimConfig {
     /// The role attached by default.
     pub const DEFAULT_ROLE: &str = "credcycle-sim-role";
+
+    /// The largest clock offset accepted, in seconds (a day).
+    pub const MAX_CLOCK_OFFSET_SECS: i64 = 86_400;
+
+    /// Puts AWS's clock `secs` seconds ahead of the start's wall time (negative: behind).
+    #[must_use]
+    pub fn with_clock_offset_secs(mut self, secs: i64) -> Self {
+        self.clock_offset_secs = secs;
+        self
+    }
 
     /// Attaches `role` at start.
     #[must_use]
@@ -135,6 +196,13 @@ impl SimConfig {
         self
     }
 
+    /// Also serves container credentials (see [`SimContainer`]).
+    #[must_use]
+    pub fn with_container(mut self, container: SimContainer) -> Self {
+        self.container = Some(container);
+        self
+    }
+
     /// Checks the configuration.
     ///
     /// # Errors
@@ -153,19 +221,47 @@ impl SimConfig {
                 lifetime: self.lifetime,
             });
         }
+        if self.clock_offset_secs.abs() > Self::MAX_CLOCK_OFFSET_SECS {
+            return Err(ConfigError::ClockOffset {
+                secs: self.clock_offset_secs,
+            });
+        }
         if self.account_id.len() != 12 || !self.account_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(ConfigError::AccountId {
                 len: self.account_id.len(),
             });
         }
+        if let Some(container) = &self.container {
+            let path = container.path.as_str();
+            let taken = ["/latest", "/_sim"]
+                .iter()
+                .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+            if !path.starts_with('/') || path.contains(['?', '#']) || taken {
+                return Err(ConfigError::ContainerPath);
+            }
+            if !valid_authorization(&container.authorization) {
+                return Err(ConfigError::ContainerToken);
+            }
+        }
         Ok(())
     }
+}
+
+/// Whether `token` can be required in `Authorization`: non-empty, one line.
+pub(crate) fn valid_authorization(token: &str) -> bool {
+    !token.is_empty() && !token.chars().any(|c| c.is_control() && c != '\t')
 }
 
 /// Why a [`SimConfig`] was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
+    /// The clock offset is more than a day either way.
+    #[error("clock offset {secs} s is more than a day (86400 s) either way")]
+    ClockOffset {
+        /// The offset asked for, in seconds.
+        secs: i64,
+    },
     /// Credentials must live at least one second.
     #[error("credential lifetime {lifetime:?} is shorter than one second")]
     LifetimeTooShort {
@@ -186,6 +282,15 @@ pub enum ConfigError {
         /// Its length, in bytes.
         len: usize,
     },
+    /// The container path is not a path of its own.
+    #[error(
+        "the container credentials path must start with / and have no query, and must not be \
+         under /latest or /_sim"
+    )]
+    ContainerPath,
+    /// The container token is empty or not one line.
+    #[error("the container authorization token must be one non-empty line")]
+    ContainerToken,
 }
 
 #[cfg(test)]

@@ -7,14 +7,14 @@ use std::time::Duration;
 use credcycle_core::{MonoTime, Now, RoleName, SecretAccessKey, SessionToken, WallTime};
 use serde::Serialize;
 
-use crate::config::{ConfigError, SimConfig};
+use crate::config::{ConfigError, SimConfig, valid_authorization};
 use crate::report::{IssuedSet, LoggedRequest, Report, UseRecord};
 use crate::request::{
     Headers, PathClass, SimReply, SimRequest, TOKEN_HEADER, TOKEN_PATH, TTL_HEADER,
 };
 use crate::rng::{BASE64, BASE64URL, HEX, SimRng, UPPER_ALNUM};
 use crate::scenario::{Event, Fault, Malformation, OutageMode, Target};
-use crate::wire::{error_page, imds_json, timestamp, whole_second};
+use crate::wire::{error_page, http_date, imds_json, timestamp, whole_second};
 
 /// The longest session-token lifetime IMDS grants, in seconds (six hours).
 pub const MAX_TOKEN_TTL_SECS: u32 = 21_600;
@@ -151,11 +151,16 @@ impl SimImds {
     /// paths are the control and audit endpoints (no token needed, never faulted).
     pub fn handle(&mut self, now: Now, req: &SimRequest) -> SimReply {
         let t = self.observe(now);
-        let class = req.class();
+        let class = self.class_of(req);
         let reply = if class == PathClass::Sim {
             self.control(t, req)
         } else {
-            self.imds(t, class, req)
+            let mut reply = self.imds(t, class, req);
+            // The service's clock, as every HTTP server tells it (RFC 9110 `Date`).
+            if let SimReply::Respond { headers, .. } = &mut reply {
+                headers.append("Date", http_date(self.aws_at(t)));
+            }
+            reply
         };
         self.count(class, &reply);
         if class != PathClass::Sim && self.log.len() < MAX_LOGGED_REQUESTS {
@@ -267,6 +272,7 @@ impl SimImds {
     fn aws_at(&self, t: MonoTime) -> WallTime {
         self.start
             .wall
+            .offset_millis(self.config.clock_offset_secs.saturating_mul(1000))
             .saturating_add(t.saturating_duration_since(self.start.mono))
     }
 
@@ -540,8 +546,88 @@ impl SimImds {
         (!total.is_zero()).then_some(total)
     }
 
+    /// The class of a request: the container path's fetches are `credentials`, like IMDS's.
+    fn class_of(&self, req: &SimRequest) -> PathClass {
+        if self.is_container_path(&req.path) {
+            PathClass::Credentials
+        } else {
+            req.class()
+        }
+    }
+
+    fn is_container_path(&self, path: &str) -> bool {
+        self.config
+            .container
+            .as_ref()
+            .is_some_and(|c| c.path == path)
+    }
+
+    /// Replaces the token the container endpoint requires (as EKS rotates it). Refused (false)
+    /// without a container endpoint, or for a token that is empty or not one line.
+    pub fn set_authorization(&mut self, token: &str) -> bool {
+        match &mut self.config.container {
+            Some(container) if valid_authorization(token) => {
+                token.clone_into(&mut container.authorization);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The container-credentials endpoint: one `GET`, the token compared verbatim.
+    fn container_get(
+        &mut self,
+        t: MonoTime,
+        req: &SimRequest,
+        mal: Option<Malformation>,
+    ) -> SimReply {
+        if req.method != "GET" {
+            return container_error(405, "MethodNotAllowed", "only GET is served");
+        }
+        let required = self
+            .config
+            .container
+            .as_ref()
+            .map(|c| c.authorization.as_str());
+        if req.headers.get("Authorization") != required {
+            return container_error(401, "AccessDenied", "invalid authorization token");
+        }
+        if mal == Some(Malformation::AssumeRoleFailure) {
+            return container_error(
+                500,
+                "AssumeRoleUnauthorizedAccess",
+                "the agent cannot assume the role",
+            );
+        }
+        let Some((entry, secret, token)) = self.serving_set(t) else {
+            return container_error(404, "NoRole", "no role is associated with this container");
+        };
+        let entry = &self.audit[entry];
+        let role_arn = format!(
+            "arn:aws:iam::{}:role/{}",
+            self.config.account_id, entry.role
+        );
+        let expiration = match mal {
+            Some(Malformation::BadExpiration) => "2026-13-45T25:61:61Z".to_owned(),
+            _ => timestamp(entry.expiration),
+        };
+        let missing = mal == Some(Malformation::MissingFields);
+        let reply = ContainerReply {
+            access_key_id: &entry.key_id,
+            secret_access_key: (!missing).then_some(secret.as_str()),
+            token: (!missing).then_some(token.as_str()),
+            expiration: &expiration,
+            role_arn: &role_arn,
+            account_id: &self.config.account_id,
+        };
+        json(200, &reply)
+    }
+
     /// IMDSv2's rules and routing, as the real service applies them.
     fn serve(&mut self, t: MonoTime, req: &SimRequest, mal: Option<Malformation>) -> SimReply {
+        if self.is_container_path(&req.path) {
+            return self.container_get(t, req, mal);
+        }
         if req.path == TOKEN_PATH {
             return if req.method == "PUT" {
                 self.token_put(t, req)
@@ -717,6 +803,7 @@ impl SimImds {
             "/_sim/detach",
             "/_sim/attach",
             "/_sim/rotate",
+            "/_sim/authorization",
         ];
         match (method, path) {
             ("GET", "/_sim/report") => json(200, &self.report()),
@@ -748,6 +835,19 @@ impl SimImds {
                     }
                     Some(Err(e)) => json_error(400, &format!("invalid role name: {e}")),
                     None => json_error(400, "expected ?role=NAME"),
+                }
+            }
+            ("POST", "/_sim/authorization") => {
+                let token = String::from_utf8_lossy(&req.body).into_owned();
+                if self.config.container.is_none() {
+                    json_error(409, "no container endpoint is served")
+                } else if self.set_authorization(&token) {
+                    json(200, &AuthorizationReply { replaced: true })
+                } else {
+                    json_error(
+                        400,
+                        "expected the new token, one non-empty line, as the body",
+                    )
                 }
             }
             ("POST", "/_sim/rotate") => match self.force_rotate(t) {
@@ -929,6 +1029,35 @@ struct RotateReply {
 #[derive(Serialize)]
 struct ErrorReply<'a> {
     error: &'a str,
+}
+
+#[derive(Serialize)]
+struct AuthorizationReply {
+    replaced: bool,
+}
+
+/// The container endpoint's credentials, in the agents' shape (no `Code`, no `Type`).
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ContainerReply<'a> {
+    access_key_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    secret_access_key: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<&'a str>,
+    expiration: &'a str,
+    role_arn: &'a str,
+    account_id: &'a str,
+}
+
+/// An error of the container endpoint: `{"code": ..., "message": ...}`, as the agents write it.
+fn container_error(status: u16, code: &str, message: &str) -> SimReply {
+    #[derive(Serialize)]
+    struct Body<'a> {
+        code: &'a str,
+        message: &'a str,
+    }
+    json(status, &Body { code, message })
 }
 
 /// A TTL header value: an integer from 1 to 21600, digits only.

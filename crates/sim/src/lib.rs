@@ -60,7 +60,8 @@
 //!   is a 404.
 //! - **Format.** JSON is pretty-printed with a two-space indent and `"Key" : "value"`, as the
 //!   service writes it; timestamps are exactly `YYYY-MM-DDTHH:MM:SSZ` (UTC, whole seconds);
-//!   every reply is `Content-Type: text/plain`, with `Server: EC2ws`. Access key ids are `ASIA`
+//!   every reply is `Content-Type: text/plain`, with `Server: EC2ws` and a `Date` in the
+//!   simulator's clock (what a client can measure its clock skew against). Access key ids are `ASIA`
 //!   and sixteen uppercase letters and digits, unique per set.
 //! - **Rotation.** Each set lives [`SimConfig::lifetime`] (6 hours by default); a new one is
 //!   issued [`SimConfig::rotate_before`] (5 minutes) before the current one expires: the first
@@ -80,6 +81,8 @@
 //! - **Time.** The simulator's clock (what `LastUpdated` and `Expiration` are written in)
 //!   starts at the wall time of the start and then follows the *monotonic* clock, so stepping
 //!   the wall clock (the guest's clock) does not move it; the real service has its own clock.
+//!   [`SimConfig::clock_offset_secs`] sets that clock apart from the guest's, to test what a
+//!   guest with a wrong clock sees.
 //! - **Throttling** counts HTTP requests per second, not packets (one request is several
 //!   packets), per scripted window rather than per network interface, and drops a request by
 //!   accepting the connection and never answering, where the real service drops packets (a
@@ -206,6 +209,18 @@
 //!   that the client used that set now, and answers whether it had expired (or its role had
 //!   been removed) at that moment ([`UseRecord`]); 404 for a key never issued.
 //! - `POST /_sim/detach`, `POST /_sim/attach?role=NAME`, `POST /_sim/rotate`: live control.
+//! - `POST /_sim/authorization` with the new token as the body: replaces the token the container
+//!   endpoint requires (409 without one).
+//!
+//! ## Container credentials
+//!
+//! With [`SimConfig::container`] ([`SimContainer`]), the simulator also serves the container
+//! endpoint of ECS task roles and EKS Pod Identity at a path of its own: a `GET` with the
+//! required `Authorization` token gets the attached role's current set as the agents write it
+//! (`AccessKeyId`, `SecretAccessKey`, `Token`, `Expiration`, `RoleArn`, `AccountId`; no `Code`),
+//! a wrong or missing token a 401. These fetches are of the `credentials` class, so they share
+//! the IMDS paths' sets and rotation, and every credentials fault applies to them (outages,
+//! delays, throttling, malformed bodies, `expired` and `not-rotated` windows).
 //!
 //! The same operations exist in code on [`SimImds`], [`SimHandle`] and [`SimServer`].
 //!
@@ -237,7 +252,7 @@ mod scenario;
 mod server;
 mod wire;
 
-pub use config::{ConfigError, SimConfig};
+pub use config::{ConfigError, SimConfig, SimContainer};
 pub use imds::{MAX_LOGGED_REQUESTS, MAX_TOKEN_TTL_SECS, SimImds};
 pub use report::{IssuedSet, LoggedRequest, Report, UseRecord};
 pub use request::{Headers, PathClass, SimReply, SimRequest, TOKEN_HEADER, TOKEN_PATH, TTL_HEADER};

@@ -101,6 +101,11 @@ impl SimHandle {
         self.lock().record_use(now, access_key_id)
     }
 
+    /// Replaces the container endpoint's token (see [`SimImds::set_authorization`]).
+    pub fn set_authorization(&self, token: &str) -> bool {
+        self.lock().set_authorization(token)
+    }
+
     /// The simulator's lock. A panic while it was held cannot leave it half-updated in a way
     /// that matters to a test tool (the core is total: no request panics it), so a poisoned
     /// lock is taken over.
@@ -395,6 +400,11 @@ impl SimServer {
     /// Records a use of `access_key_id` now.
     pub fn record_use(&self, access_key_id: &str) -> Option<UseRecord> {
         self.handle.record_use(access_key_id)
+    }
+
+    /// Replaces the container endpoint's token; false without one, or for an invalid token.
+    pub fn set_authorization(&self, token: &str) -> bool {
+        self.handle.set_authorization(token)
     }
 
     /// Stops serving, closes open connections and waits for the server thread.

@@ -58,6 +58,15 @@ pub(crate) fn timestamp(t: WallTime) -> String {
     }
 }
 
+/// `t` as an HTTP date (RFC 9110's IMF-fixdate, always GMT): `Sat, 28 Nov 2026 10:41:11 GMT`.
+pub(crate) fn http_date(t: WallTime) -> String {
+    let secs = t.as_unix_millis().div_euclid(1000);
+    match chrono::DateTime::from_timestamp(secs, 0) {
+        Some(dt) => dt.format("%a, %d %b %Y %H:%M:%S GMT").to_string(),
+        None => "Fri, 31 Dec 9999 23:59:59 GMT".to_owned(),
+    }
+}
+
 /// `t` rounded down to a whole second: IMDS's timestamps have no fractional part, so the
 /// simulator keeps its own times whole, and the `Expiration` a client reads is exactly the one
 /// the audit checks.
@@ -113,6 +122,20 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(&json).unwrap();
         assert_eq!(value["Odd"], "a\"b\\c\n\u{1}");
         assert_eq!(imds_json(&[]), "{\n}");
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdates() {
+        let t = WallTime::from_unix_secs(1_795_862_471);
+        assert_eq!(http_date(t), "Sat, 28 Nov 2026 10:41:11 GMT");
+        assert_eq!(
+            http_date(t.offset_millis(999)),
+            "Sat, 28 Nov 2026 10:41:11 GMT"
+        );
+        assert_eq!(
+            http_date(WallTime::from_unix_secs(0).offset_millis(-1)),
+            "Wed, 31 Dec 1969 23:59:59 GMT"
+        );
     }
 
     #[test]

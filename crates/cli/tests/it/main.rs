@@ -2,8 +2,11 @@
 //! and its flags winning over an inherited environment. Loopback only: every IMDS is an
 //! in-process simulator or a listener on 127.0.0.1, and every `serve` talks to one of them.
 
+mod container;
+mod doctor;
 mod get;
 mod metrics;
+mod profile;
 mod serve;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};

@@ -563,7 +563,8 @@ fn request_kinds_read_well_in_messages() {
             "the token request",
             "the role listing",
             "the credentials request",
-            "the extended credentials request"
+            "the extended credentials request",
+            "the container credentials request"
         ]
     );
     assert_eq!(Method::Put.to_string(), "PUT");
@@ -639,4 +640,71 @@ proptest! {
             prop_assert!(!message.contains(&token), "{}", message);
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instance-profile info.
+
+const INFO: &str = r#"{
+  "Code" : "Success",
+  "LastUpdated" : "2026-11-28T04:41:11Z",
+  "InstanceProfileArn" : "arn:aws:iam::123456789012:instance-profile/web",
+  "InstanceProfileId" : "AIPAEXAMPLE"
+}"#;
+
+#[test]
+fn instance_profile_info_parses() {
+    let info = parse_instance_profile_info(INFO.as_bytes()).unwrap();
+    assert_eq!(info.arn, "arn:aws:iam::123456789012:instance-profile/web");
+    assert_eq!(info.id, "AIPAEXAMPLE");
+    assert_eq!(
+        info.last_updated,
+        Some(WallTime::from_unix_secs(EXPIRATION - 6 * 3600))
+    );
+    // Without Code and LastUpdated (emulators).
+    let bare = r#"{"InstanceProfileArn": "arn:x", "InstanceProfileId": "AIPA"}"#;
+    let info = parse_instance_profile_info(bare.as_bytes()).unwrap();
+    assert_eq!(info.last_updated, None);
+    let req = instance_profile_info_request(&Endpoint::IPV4, None);
+    assert_eq!(req.kind(), RequestKind::InstanceProfileInfo);
+    assert_eq!(req.method(), Method::Get);
+    assert_eq!(req.path(), INSTANCE_PROFILE_INFO_PATH);
+    assert!(!RequestKind::ALL.contains(&RequestKind::InstanceProfileInfo));
+}
+
+#[test]
+fn bad_instance_profile_info_is_a_typed_error() {
+    let cases: [(&str, &str); 7] = [
+        ("[]", "reply JSON is an array, not an object"),
+        (
+            "{",
+            "reply is not valid JSON: unexpected end of input at line 1, column 1 (1 bytes)",
+        ),
+        (
+            r#"{"InstanceProfileId": "AIPA"}"#,
+            "required field InstanceProfileArn is missing or null",
+        ),
+        (
+            r#"{"InstanceProfileArn": "", "InstanceProfileId": "AIPA"}"#,
+            "required field InstanceProfileArn is empty",
+        ),
+        (
+            r#"{"InstanceProfileArn": "arn:x", "InstanceProfileId": 7}"#,
+            "field InstanceProfileId is a number, expected a string",
+        ),
+        (
+            r#"{"InstanceProfileArn": "a\nb", "InstanceProfileId": "AIPA"}"#,
+            "field InstanceProfileArn holds characters it may not, or is too long",
+        ),
+        (
+            r#"{"InstanceProfileArn": "arn:x", "InstanceProfileId": "AIPA", "LastUpdated": "yesterday"}"#,
+            "field LastUpdated is not an RFC 3339 timestamp: \"yesterday\"",
+        ),
+    ];
+    for (body, want) in cases {
+        let err = parse_instance_profile_info(body.as_bytes()).unwrap_err();
+        assert_eq!(err.to_string(), want, "{body}");
+    }
+    let err = parse_instance_profile_info(br#"{"Code": "Failure", "Message": "no"}"#).unwrap_err();
+    assert!(matches!(err, ParseError::NotSuccess { .. }), "{err}");
 }

@@ -405,7 +405,7 @@ fn the_imds_v1_messages_say_how_to_allow_it() {
     assert!(
         vetoed
             .to_string()
-            .ends_with("AWS_EC2_METADATA_V1_DISABLED=true forbids it")
+            .ends_with("config file's profile) forbids it")
     );
 }
 

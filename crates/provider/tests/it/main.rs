@@ -3,6 +3,7 @@
 
 #[cfg(feature = "aws-sdk")]
 mod aws_sdk;
+mod container;
 mod flights;
 mod herd;
 mod hot_path;

@@ -1204,3 +1204,234 @@ fn a_scenario_configures_lifetime_and_rotation() {
         .configure(config());
     assert_eq!(plain.lifetime, Duration::from_secs(21_600));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The container-credentials endpoint.
+
+const CONTAINER: &str = "/v1/credentials";
+
+fn container_sim(scenario: Option<&str>) -> SimImds {
+    let mut config = config().with_container(crate::SimContainer::new(CONTAINER, "pod-token-1"));
+    if let Some(toml) = scenario {
+        config = config.with_scenario(Scenario::from_toml_str(toml).unwrap());
+    }
+    sim(config)
+}
+
+fn container_get(token: Option<&str>) -> SimRequest {
+    let req = SimRequest::get(CONTAINER);
+    match token {
+        Some(token) => req.with_header("Authorization", token),
+        None => req,
+    }
+}
+
+fn container_json(reply: &SimReply) -> Value {
+    serde_json::from_slice(reply.body().unwrap()).unwrap()
+}
+
+#[test]
+fn the_container_endpoint_serves_the_agents_shape_with_the_right_token() {
+    let mut sim = container_sim(None);
+    let reply = sim.handle(start(), &container_get(Some("pod-token-1")));
+    assert_eq!(reply.status(), Some(200));
+    let v = container_json(&reply);
+    assert!(v["AccessKeyId"].as_str().unwrap().starts_with("ASIA"));
+    assert_eq!(v["SecretAccessKey"].as_str().unwrap().len(), 40);
+    assert!(v["Token"].as_str().unwrap().starts_with("IQoJ"));
+    assert!(is_imds_timestamp(v["Expiration"].as_str().unwrap()));
+    assert_eq!(
+        v["RoleArn"],
+        format!("arn:aws:iam::123456789012:role/{ROLE}")
+    );
+    assert_eq!(v["AccountId"], "123456789012");
+    assert!(v.get("Code").is_none() && v.get("Type").is_none());
+    // The same set as IMDS serves (one role, one rotation schedule).
+    let imds = creds(&mut sim, at(1.0));
+    assert_eq!(key_of(&imds), v["AccessKeyId"].as_str().unwrap());
+    // Counted as credentials fetches.
+    let report = sim.report();
+    assert_eq!(report.requests["credentials"]["200"], 2);
+}
+
+#[test]
+fn the_container_endpoint_refuses_a_missing_or_wrong_token_and_follows_a_new_one() {
+    let mut sim = container_sim(None);
+    for token in [
+        None,
+        Some("pod-token-2"),
+        Some("pod-token-1 "),
+        Some("Bearer pod-token-1"),
+    ] {
+        let reply = sim.handle(start(), &container_get(token));
+        assert_eq!(reply.status(), Some(401), "{token:?}");
+    }
+    assert_eq!(sim.report().unauthorized, 4);
+    assert!(sim.set_authorization("pod-token-2"));
+    assert!(!sim.set_authorization("two\nlines"));
+    assert!(!sim.set_authorization(""));
+    assert_eq!(
+        sim.handle(start(), &container_get(Some("pod-token-1")))
+            .status(),
+        Some(401)
+    );
+    assert_eq!(
+        sim.handle(start(), &container_get(Some("pod-token-2")))
+            .status(),
+        Some(200)
+    );
+    // The same through the control endpoint.
+    let reply = sim.handle(
+        start(),
+        &SimRequest::post("/_sim/authorization").with_body("pod-token-3"),
+    );
+    assert_eq!(reply.status(), Some(200));
+    assert_eq!(
+        sim.handle(start(), &container_get(Some("pod-token-3")))
+            .status(),
+        Some(200)
+    );
+    let reply = sim.handle(start(), &SimRequest::post("/_sim/authorization"));
+    assert_eq!(reply.status(), Some(400));
+    // Other methods, and no role.
+    let put = SimRequest::put(CONTAINER).with_header("Authorization", "pod-token-3");
+    assert_eq!(sim.handle(start(), &put).status(), Some(405));
+    sim.detach(start());
+    assert_eq!(
+        sim.handle(start(), &container_get(Some("pod-token-3")))
+            .status(),
+        Some(404)
+    );
+    // Without a container endpoint, the control answers 409 and the path is IMDS's 404.
+    let mut plain = sim_default();
+    let reply = plain.handle(
+        start(),
+        &SimRequest::post("/_sim/authorization").with_body("x"),
+    );
+    assert_eq!(reply.status(), Some(409));
+    assert!(!plain.set_authorization("x"));
+}
+
+fn sim_default() -> SimImds {
+    sim(config())
+}
+
+#[test]
+fn container_fetches_get_the_credentials_faults() {
+    let mut sim = container_sim(Some(
+        r#"
+[[event]]
+at = 10
+duration = 10
+fault = "outage"
+mode = "http"
+status = 500
+
+[[event]]
+at = 30
+duration = 10
+fault = "expired"
+by = 120
+
+[[event]]
+at = 50
+duration = 10
+fault = "malformed"
+body = "missing-fields"
+
+[[event]]
+at = 70
+duration = 10
+fault = "outage"
+mode = "timeout"
+"#,
+    ));
+    let good = Some("pod-token-1");
+    assert_eq!(
+        sim.handle(at(15.0), &container_get(good)).status(),
+        Some(500)
+    );
+    let stale = container_json(&sim.handle(at(35.0), &container_get(good)));
+    let expiration = chrono::DateTime::parse_from_rfc3339(stale["Expiration"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    assert!(
+        expiration * 1000 < WALL.as_unix_millis() + 35_000,
+        "a stale set: {stale}"
+    );
+    let missing = container_json(&sim.handle(at(55.0), &container_get(good)));
+    assert!(missing.get("SecretAccessKey").is_none() && missing.get("Token").is_none());
+    assert!(matches!(
+        sim.handle(at(75.0), &container_get(good)),
+        SimReply::Drop
+    ));
+    // A bad token still gets its 401 while nothing is faulted.
+    assert_eq!(
+        sim.handle(at(90.0), &container_get(Some("bad"))).status(),
+        Some(401)
+    );
+}
+
+#[test]
+fn container_settings_are_validated() {
+    for (path, token) in [
+        ("v1/credentials", "t"),
+        ("/latest/meta-data/x", "t"),
+        ("/_sim/x", "t"),
+        ("/x?y=1", "t"),
+        ("/x", ""),
+        ("/x", "a\nb"),
+    ] {
+        let config = config().with_container(crate::SimContainer::new(path, token));
+        assert!(config.validate().is_err(), "{path:?} {token:?}");
+    }
+    let shown = format!("{:?}", crate::SimContainer::new("/x", "secret-token"));
+    assert!(!shown.contains("secret-token"), "{shown}");
+}
+// The service's clock: `Date`, and an offset from the wall time.
+
+#[test]
+fn every_imds_reply_tells_the_service_time_in_date() {
+    let mut sim = sim(config());
+    let later = at(61.5);
+    let reply = sim.handle(later, &put_token("60"));
+    assert_eq!(reply.header("Date"), Some("Sat, 28 Nov 2026 10:42:12 GMT"));
+    // Errors too (a 401 without a token), but not the simulator's own endpoints.
+    let reply = sim.handle(later, &SimRequest::get(CREDS));
+    assert_eq!(reply.status(), Some(401));
+    assert_eq!(reply.header("Date"), Some("Sat, 28 Nov 2026 10:42:12 GMT"));
+    let reply = sim.handle(later, &SimRequest::get("/_sim/report"));
+    assert_eq!(reply.header("Date"), None);
+}
+
+#[test]
+fn a_clock_offset_moves_date_and_the_credential_timestamps() {
+    let mut plain = sim(config());
+    let mut ahead = sim(config().with_clock_offset_secs(600));
+    let mut behind = sim(config().with_clock_offset_secs(-90));
+    let date = |sim: &mut SimImds| {
+        sim.handle(start(), &put_token("60"))
+            .header("Date")
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(date(&mut plain), "Sat, 28 Nov 2026 10:41:11 GMT");
+    assert_eq!(date(&mut ahead), "Sat, 28 Nov 2026 10:51:11 GMT");
+    assert_eq!(date(&mut behind), "Sat, 28 Nov 2026 10:39:41 GMT");
+    let plain = creds(&mut plain, start());
+    let ahead = creds(&mut ahead, start());
+    assert_eq!(plain["LastUpdated"], "2026-11-28T10:41:11Z");
+    assert_eq!(ahead["LastUpdated"], "2026-11-28T10:51:11Z");
+    assert_eq!(plain["Expiration"], "2026-11-28T16:41:11Z");
+    assert_eq!(ahead["Expiration"], "2026-11-28T16:51:11Z");
+}
+
+#[test]
+fn a_clock_offset_over_a_day_is_refused() {
+    assert!(SimImds::new(config().with_clock_offset_secs(86_400), start()).is_ok());
+    let err = SimImds::new(config().with_clock_offset_secs(-86_401), start()).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "clock offset -86401 s is more than a day (86400 s) either way"
+    );
+}

@@ -173,6 +173,8 @@ fn headers_on_the_wire_look_like_imds() {
         "{reply}"
     );
     assert!(reply.contains("\r\nServer: EC2ws\r\n"), "{reply}");
+    // One `Date`, the simulator's (hyper adds its own only when a reply has none).
+    assert_eq!(reply.matches("\r\nDate: ").count(), 1, "{reply}");
 }
 
 #[test]
