@@ -3,7 +3,7 @@
 //! machine forward from the state under check, in a healthy environment that keeps the caller's
 //! side of the contract (answer requests, tick no later than `poll_timeout`), and bounds how
 //! long the response takes. The run is the realistic world's own driver
-//! ([`Harness`](credcycle_core::testing::world::Harness), resumed in the state under check with
+//! ([`Harness`], resumed in the state under check with
 //! the world's books, so the oracle checks every step of it too) and its IMDS
 //! ([`ImdsModel`], which re-serves its current set until it rotates).
 
