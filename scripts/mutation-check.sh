@@ -34,7 +34,7 @@ mutants=(
   "no backoff cap~crates/core/src/policy.rs~upper_half(doubling.min(self.backoff_cap_refusing), jitter)~upper_half(doubling, jitter)~inv_4_no_hammering"
   "no serving cap~crates/core/src/policy.rs~upper_half(ceiling.min(self.backoff_cap_serving), jitter)~upper_half(ceiling, jitter)~inv_4_no_hammering"
   "polling closes in below the base~crates/core/src/policy.rs~.min(left.saturating_mul(3) / 4) .max(self.backoff_base)~.min(left / 2).max(self.retry_floor)~inv_4_no_hammering"
-  "HTTP attempts multiply the schedule~crates/core/src/step.rs~self.s.failures = self.s.failures.saturating_add(spent);~self.s.failures = self.s.failures.saturating_add(1);~inv_4_no_hammering"
+  "HTTP attempts multiply the schedule~crates/core/src/step.rs~let failures = self.s.failure_count().saturating_add(spent);~let failures = self.s.failure_count().saturating_add(1);~inv_4_no_hammering"
   "hot path ignores the coarse lead~crates/provider/src/provider.rs~.saturating_sub(lag) .saturating_sub(lead),~.saturating_sub(lag),~credcycle/it/hot_path::"
   "hot path ignores the coarse lag on the wall clock~crates/provider/src/provider.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag),~.saturating_sub(policy.expiry_margin()),~credcycle/it/hot_path::"
   "serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/serve::a_host_that_is_not_a_loopback_name_is_refused"

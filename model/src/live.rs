@@ -3,16 +3,17 @@
 //! machine forward from the state under check, in a healthy environment that keeps the caller's
 //! side of the contract (answer requests, tick no later than `poll_timeout`), and bounds how
 //! long the response takes. The run is the realistic world's own driver
-//! ([`Harness`](credcycle_core::testing::world::Harness), resumed in the state under check with
+//! ([`Harness`], resumed in the state under check with
 //! the world's books, so the oracle checks every step of it too) and its IMDS
 //! ([`ImdsModel`], which re-serves its current set until it rotates).
 
 use core::time::Duration;
 
+use credcycle_core::internals::{self, Phase};
 use credcycle_core::oracle::signed as human_signed;
 use credcycle_core::testing::ImdsModel;
 use credcycle_core::testing::world::{Harness, Issued, credentials_for};
-use credcycle_core::{Jitter, Machine, Now, Phase, ServeMode, StateKind};
+use credcycle_core::{Jitter, Machine, Now, ServeMode, StateKind};
 
 use crate::world::{LONG_LIFETIME, Lifecycle, MONO0, WALL0, World, human, ms, role};
 
@@ -28,7 +29,7 @@ fn resume(
     skew_ms: i64,
     jitter: Jitter,
 ) -> Result<Harness, String> {
-    let held = w.core.held.as_ref().map(|h| {
+    let held = w.core.held().map(|h| {
         credentials_for(&Issued {
             access_key_id: h.access_key_id.clone(),
             expiration: h.expiration,
@@ -77,7 +78,7 @@ pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
             ROTATE_BEFORE,
             role(attached),
             current_set(w, attached),
-            w.core.newest,
+            w.core.newest(),
         );
         // `recover` corrects the client's wall clock first: the clocks agree again.
         let mut h = resume(m, w, imds, w.skew_ms, Jitter::ONE)?;
@@ -101,8 +102,8 @@ pub fn live_1(m: &Lifecycle, w: &World) -> Result<(), String> {
 /// the newest one, while AWS has not rejected it (nor removed its role) and it is not yet due to
 /// rotate. The machine's role must be `attached` too (a role change gets a new set).
 fn current_set(w: &World, attached: bool) -> Option<Issued> {
-    let newest = w.core.newest?;
-    if w.core.role.as_ref() != Some(&role(attached)) {
+    let newest = w.core.newest()?;
+    if w.core.role() != Some(&role(attached)) {
         return None;
     }
     let (key, expiration) = w
@@ -144,7 +145,7 @@ pub fn live_2_applies(m: &Lifecycle, w: &World) -> bool {
     if w.violation.is_some() || w.skew_ms != 0 || w.core.kind() != StateKind::Fresh {
         return false;
     }
-    let Some(held) = &w.core.held else {
+    let Some(held) = w.core.held() else {
         return false;
     };
     let now = Lifecycle::now(w);
@@ -155,7 +156,8 @@ pub fn live_2_applies(m: &Lifecycle, w: &World) -> bool {
     let latency_ok = (0..=ms(m.pol(w.pinned).request_timeout()) as i64).contains(&slack);
     // The caller kept its side so far: the refresh point is still ahead (a caller that slept
     // through it is outside the premise; INV-1 still holds for it, LIVE-2 cannot).
-    let on_time = matches!(w.core.phase, Phase::Waiting { until } if until > now.mono);
+    let on_time =
+        matches!(internals::phase(&w.core), Phase::Waiting { until } if *until > now.mono);
     // A set such an IMDS could have issued: one that rotates ROTATE_BEFORE ahead of expiry
     // never leaves a fresh set with less than that (and the margin) to live. A set living a
     // minute, say, is outside the premise (INV-1 still holds for it, LIVE-2 cannot).
@@ -170,7 +172,7 @@ pub fn live_2_applies(m: &Lifecycle, w: &World) -> bool {
 
 fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
     const LATENCY: Duration = Duration::from_secs(1);
-    let Some(held) = &w.core.held else {
+    let Some(held) = w.core.held() else {
         return Ok(());
     };
     let first = held.access_key_id.clone();
@@ -186,9 +188,9 @@ fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
     let imds = ImdsModel::serving(
         lifetime,
         ROTATE_BEFORE,
-        w.core.role.clone().unwrap_or_else(|| role(false)),
+        w.core.role().cloned().unwrap_or_else(|| role(false)),
         Some(current),
-        w.core.newest,
+        w.core.newest(),
     );
     // One whole refresh cycle fits before the held set expires.
     let span = held
@@ -200,8 +202,7 @@ fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
         .run_healthy_until(span, LATENCY, |h| {
             h.machine
                 .state()
-                .held
-                .as_ref()
+                .held()
                 .is_some_and(|x| x.access_key_id != first)
         })
         .map_err(|v| format!("during one refresh cycle: {v}"))?;
@@ -212,8 +213,7 @@ fn continuity(m: &Lifecycle, w: &World, jitter: Jitter) -> Result<(), String> {
             h.machine.kind(),
             h.machine
                 .state()
-                .held
-                .as_ref()
+                .held()
                 .map(|x| human_signed(x.expiration.as_unix_millis() - h.now.wall.as_unix_millis()))
                 .unwrap_or_else(|| "-".into()),
         )

@@ -20,11 +20,13 @@
 //! that state on.
 
 use core::fmt;
+use core::num::NonZeroU32;
 use core::time::Duration;
 use std::collections::BTreeSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::{Arc, Mutex};
 
+use credcycle_core::internals::{self, Phase};
 use credcycle_core::oracle::{self, Books, Violation, signed as human_signed};
 use credcycle_core::table::Edge;
 use credcycle_core::testing::world::{
@@ -32,8 +34,8 @@ use credcycle_core::testing::world::{
 };
 use credcycle_core::{
     AccessKeyId, Action, Event, Failure, ImdsFailure, Input, InputKind, Jitter, MonoTime, Now,
-    Phase, Policy, Request, RequestId, RoleName, Rule, ServeMode, State, StateKind, Transition,
-    WallTime, step,
+    Policy, Request, RequestId, RoleName, Rule, ServeMode, State, StateKind, Transition, WallTime,
+    step,
 };
 
 /// The monotonic clock's reading "now", in every world (far from zero, so that nothing the
@@ -287,7 +289,7 @@ impl Lifecycle {
         if w.violation.is_some() {
             return;
         }
-        let requesting = matches!(w.core.phase, Phase::Requesting { .. });
+        let requesting = matches!(internals::phase(&w.core), Phase::Requesting { .. });
         // Jitter is used only to plan a refresh or a backoff, which happens only in a step that
         // answers or abandons a request: elsewhere one value is enough.
         let jitters: &[Jitter] = if requesting {
@@ -324,7 +326,7 @@ impl Lifecycle {
         out.push(Act::StaleReply(false));
         out.push(Act::StaleReply(true));
         out.push(Act::Invalidate(false));
-        if w.core.held.is_some() {
+        if w.core.held().is_some() {
             out.push(Act::Invalidate(true));
         }
         out.push(Act::Shutdown);
@@ -343,7 +345,7 @@ impl Lifecycle {
         ];
         let mut out = match request {
             Request::DiscoverRole => vec![Answer::Role(false), Answer::Role(true)],
-            Request::FetchCredentials(_) => {
+            Request::FetchCredentials => {
                 let mut v = vec![Answer::Fresh, Answer::FreshShort];
                 if !w.imds.sent().is_empty() {
                     v.push(Answer::Same);
@@ -377,7 +379,7 @@ impl Lifecycle {
             out.push((Jump::BeforeDeadline, d - 1));
             out.push((Jump::ToDeadline, d));
         }
-        if let Some(h) = &w.core.held {
+        if let Some(h) = w.core.held() {
             let wall_left = h.expiration.as_unix_millis() - now.wall.as_unix_millis();
             out.push((Jump::LastWall, wall_left - margin));
             out.push((Jump::PastWall, wall_left - margin + 1));
@@ -445,7 +447,7 @@ impl Lifecycle {
             Act::Invalidate(held) => {
                 // Not the held key: the set a clock dropped, if any (AWS rejected it after
                 // all), else one never issued.
-                let key = match (held, &w.core.held, &w.core.expired) {
+                let key = match (held, w.core.held(), w.core.expired()) {
                     (true, Some(h), _) => h.access_key_id.clone(),
                     (true, None, _) => return None,
                     (false, _, Some(dropped)) => dropped.access_key_id.clone(),
@@ -486,9 +488,9 @@ impl Lifecycle {
         let policy = self.pol(w.pinned);
         let (id, request) = w.pending.take()?;
         let margin = policy.expiry_margin();
-        let imds = &mut w.imds;
         match request {
             Request::DiscoverRole => {
+                let imds = &mut w.imds;
                 let result = match answer {
                     Answer::Role(b) => {
                         imds.attach_role(role(*b));
@@ -503,7 +505,11 @@ impl Lifecycle {
                 };
                 Some(Input::RoleReply { id, result })
             }
-            Request::FetchCredentials(asked) => {
+            Request::FetchCredentials => {
+                // A credentials request goes out only with a role known, and the role changes
+                // only on a reply: the role known now is the one asked for.
+                let asked = w.core.role()?.clone();
+                let imds = &mut w.imds;
                 let given = match answer {
                     Answer::Fresh => Given::Fresh,
                     Answer::FreshShort => Given::Lasting(SHORT_LIFETIME),
@@ -587,7 +593,7 @@ impl Lifecycle {
     fn probe(&self, w: &mut World, info: &mut StepInfo) -> Result<(), Violation> {
         let policy = self.pol(w.pinned);
         let now = Self::now(w);
-        let Some(held) = &w.core.held else {
+        let Some(held) = w.core.held() else {
             info.handout = None;
             return Ok(());
         };
@@ -615,9 +621,10 @@ impl Lifecycle {
     ///   ([`Act::Regress`]), so only "is it before the latest time" matters, and now is latest.
     /// - a `Waiting`/`Detached` deadline already reached := now: [`step`] only asks whether it
     ///   was reached, and the wait it is cut to (`min(until, now + cap)`) is then reached too.
-    /// - `failures` capped where the uncapped backoff exceeds both caps (counted in events only).
-    /// - `generation` := 0 (only counted and reported), `last_failure` details erased (read by
-    ///   `Machine`'s refusal messages, never by `step`), revoked entries' times erased (`step`
+    /// - the failure count capped where the uncapped backoff exceeds both caps (counted in events
+    ///   only).
+    /// - `generation` := 0 (only counted and reported), the last failure's details erased (read
+    ///   by `Machine`'s refusal messages, never by `step`), revoked entries' times erased (`step`
     ///   matches revoked sets by key id only).
     /// - key ids renamed in order of appearance (`step` only compares them); a revoked key that
     ///   IMDS can no longer send (not held, not among the sets it may replay) renamed `DEAD`,
@@ -628,27 +635,24 @@ impl Lifecycle {
     pub fn canonicalize(&self, w: &mut World) {
         let policy = self.pol(w.pinned);
         let now = MONO0;
-        let s = &mut w.core;
-        s.last_mono = now;
-        if let Phase::Waiting { until } | Phase::Detached { until } = &mut s.phase
+        let current = w.core.outstanding().map(|(id, _)| id);
+        let s = internals::parts_mut(&mut w.core);
+        *s.last_mono = now;
+        if let Phase::Waiting { until } | Phase::Detached { until } = &mut *s.phase
             && *until < now
         {
             *until = now;
         }
-        s.failures = s.failures.min(self.failure_cap);
-        s.generation = 0;
-        if let Some(h) = &mut s.held {
-            h.generation = 0;
+        *s.generation = 0;
+        if let Some(f) = s.failing.as_mut() {
+            f.count = NonZeroU32::new(f.count.get().min(self.failure_cap)).unwrap_or(f.count);
+            if let Failure::Stale { expiration } = &mut f.last {
+                *expiration = WallTime::UNIX_EPOCH;
+            }
+            if let Failure::TooShortLived { lifetime } = &mut f.last {
+                *lifetime = Duration::ZERO;
+            }
         }
-        s.last_failure = s.last_failure.take().map(|f| match f {
-            Failure::Stale { .. } => Failure::Stale {
-                expiration: WallTime::UNIX_EPOCH,
-            },
-            Failure::TooShortLived { .. } => Failure::TooShortLived {
-                lifetime: Duration::ZERO,
-            },
-            other => other,
-        });
         // The environment: only the last two sets sent can matter again (a replay).
         w.imds.keep_only_replays(2);
         // Keys: the live ones in order of appearance, the rest dead.
@@ -669,22 +673,21 @@ impl Lifecycle {
                 None => AccessKeyId::new(DEAD),
             }
         };
-        if let Some(h) = &mut s.held {
+        if let Some(h) = s.held.as_mut() {
             h.access_key_id = rename(&h.access_key_id);
         }
-        for r in &mut s.revoked {
+        for r in s.revoked.iter_mut() {
             r.access_key_id = rename(&r.access_key_id);
             r.expiration = WallTime::UNIX_EPOCH;
             r.deadline = MonoTime::ZERO;
         }
-        if let Some(e) = &mut s.expired {
+        if let Some(e) = s.expired.as_mut() {
             // `step` matches it by key id and `Expiration`; its deadline is never read.
             e.access_key_id = rename(&e.access_key_id);
             e.deadline = MonoTime::ZERO;
         }
         w.imds.rename_keys(rename);
         let live = |k: &AccessKeyId| order.contains(k);
-        let current = s.outstanding().map(|(id, _)| id);
         let b = &mut w.books;
         b.deadlines = core::mem::take(&mut b.deadlines)
             .into_iter()
@@ -721,10 +724,10 @@ impl Lifecycle {
             *k = rename(k);
         }
         // Request ids.
-        let delta = NEXT_ID as i64 - s.next_request as i64;
+        let delta = NEXT_ID as i64 - *s.next_request as i64;
         let shift_id = |id: &mut RequestId| id.0 = (id.0 as i64 + delta).max(0) as u64;
-        s.next_request = NEXT_ID;
-        if let Phase::Requesting { id, .. } = &mut s.phase {
+        *s.next_request = NEXT_ID;
+        if let Phase::Requesting { id, .. } = &mut *s.phase {
             shift_id(id);
         }
         if let Some((id, _)) = &mut w.pending {
@@ -740,20 +743,20 @@ fn shift(w: &mut World, d: u64) {
     let dm = Duration::from_millis(d);
     let back_mono = |t: &mut MonoTime| *t = t.saturating_sub(dm);
     let back_wall = |t: &mut WallTime| *t = t.saturating_sub(dm);
-    let s = &mut w.core;
-    match &mut s.phase {
+    let s = internals::parts_mut(&mut w.core);
+    match &mut *s.phase {
         Phase::Requesting { since, .. } => back_mono(since),
         Phase::Waiting { until } | Phase::Detached { until } => back_mono(until),
         Phase::Idle | Phase::Stopped => {}
     }
-    if let Some(h) = &mut s.held {
+    if let Some(h) = s.held.as_mut() {
         back_wall(&mut h.expiration);
         back_mono(&mut h.deadline);
     }
-    if let Some(n) = &mut s.newest {
+    if let Some(n) = s.newest.as_mut() {
         back_wall(n);
     }
-    if let Some(e) = &mut s.expired {
+    if let Some(e) = s.expired.as_mut() {
         back_wall(&mut e.expiration);
         back_mono(&mut e.deadline);
     }

@@ -11,9 +11,10 @@
 
 use std::path::PathBuf;
 
+use credcycle_core::internals::{self, Phase};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, Event, ImdsFailure, Input, Jitter, MonoTime, Now, Phase,
-    Policy, Request, RequestId, RoleName, SecretAccessKey, SessionToken, State, WallTime, step,
+    AccessKeyId, Action, Credentials, Event, ImdsFailure, Input, Jitter, MonoTime, Now, Policy,
+    Request, RequestId, RoleName, SecretAccessKey, SessionToken, State, WallTime, step,
 };
 use serde_json::Value;
 
@@ -71,7 +72,7 @@ fn failure(f: &str) -> ImdsFailure {
 fn input(spec: &Value, core: &State) -> Option<Input> {
     let id = core
         .outstanding()
-        .map_or(RequestId(core.next_request + 7), |(id, _)| id);
+        .map_or(RequestId(core.next_request().0 + 7), |(id, _)| id);
     let (tag, v) = variant(spec);
     Some(match tag {
         "NoInput" => return None,
@@ -143,20 +144,23 @@ fn spec_out(v: &Value) -> String {
 
 /// The fields the spec has, of a real state, in the spec's terms.
 fn view(s: &State) -> String {
-    let (phase, time) = match &s.phase {
+    let (phase, time) = match internals::phase(s) {
         Phase::Idle => ("Idle".to_string(), None),
         Phase::Stopped => ("Stopped".to_string(), None),
         Phase::Requesting { request, since, .. } => (
             match request {
                 Request::DiscoverRole => "Requesting(Discover)".to_string(),
-                Request::FetchCredentials(r) => format!("Requesting(Fetch({r}))"),
+                Request::FetchCredentials => match s.role() {
+                    Some(r) => format!("Requesting(Fetch({r}))"),
+                    None => "Requesting(Fetch(?))".to_string(),
+                },
             },
             Some(since.as_millis() as i64),
         ),
         Phase::Waiting { until } => ("Waiting".to_string(), Some(until.as_millis() as i64)),
         Phase::Detached { until } => ("Detached".to_string(), Some(until.as_millis() as i64)),
     };
-    let held = s.held.as_ref().map_or("-".to_string(), |h| {
+    let held = s.held().map_or("-".to_string(), |h| {
         format!(
             "{} exp {} deadline {}",
             h.access_key_id,
@@ -164,7 +168,7 @@ fn view(s: &State) -> String {
             h.deadline.as_millis()
         )
     });
-    let expired = s.expired.as_ref().map_or("-".to_string(), |e| {
+    let expired = s.expired().map_or("-".to_string(), |e| {
         format!(
             "{} exp {} deadline {}",
             e.access_key_id,
@@ -173,16 +177,16 @@ fn view(s: &State) -> String {
         )
     });
     let revoked: Vec<_> = s
-        .revoked
+        .revoked()
         .iter()
         .map(|r| r.access_key_id.to_string())
         .collect();
     format!(
         "kind {} | phase {phase} at {time:?} | role {:?} | held {held} | newest {:?} | failures {} | revoked {revoked:?} | expired {expired}",
         s.kind(),
-        s.role.as_ref().map(ToString::to_string),
-        s.newest.map(WallTime::as_unix_millis),
-        s.failures,
+        s.role().map(ToString::to_string),
+        s.newest().map(WallTime::as_unix_millis),
+        s.failure_count(),
     )
 }
 

@@ -229,7 +229,10 @@ fn expired_credentials_parse_and_the_core_refuses_them() {
     let mut machine = Machine::new(Policy::default(), 1);
     let refusal = r.lifecycle(&mut machine).expect_err("stale");
     assert!(
-        matches!(machine.state().last_failure, Some(Failure::Stale { .. })),
+        matches!(
+            machine.state().last_failure().cloned(),
+            Some(Failure::Stale { .. })
+        ),
         "{refusal}"
     );
 }
@@ -249,7 +252,10 @@ fn not_rotated_answers_are_recognised_by_the_core() {
             machine.handle_input(r.clock.now(), reply).expect("reply");
         }
     }
-    assert_eq!(machine.state().last_failure, Some(Failure::NotRotated));
+    assert_eq!(
+        machine.state().last_failure().cloned(),
+        Some(Failure::NotRotated)
+    );
     assert_eq!(
         machine
             .credentials(r.clock.now())

@@ -3,7 +3,6 @@
 mod diagram;
 mod imds_sim;
 mod leaks;
-mod mutants;
 mod props;
 mod scenarios;
 

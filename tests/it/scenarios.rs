@@ -70,7 +70,7 @@ impl Rig {
     }
 
     fn outstanding_fetch(&self) -> bool {
-        matches!(self.h.pending(), Some(Request::FetchCredentials(_)))
+        matches!(self.h.pending(), Some(Request::FetchCredentials))
     }
 
     fn served(&self) -> bool {
@@ -106,8 +106,8 @@ impl Rig {
     }
 
     fn refresh_at(&self) -> MonoTime {
-        match self.h.machine.state().phase {
-            credcycle_core::Phase::Waiting { until } => until,
+        match *credcycle_core::internals::phase(self.h.machine.state()) {
+            credcycle_core::internals::Phase::Waiting { until } => until,
             ref p => panic!("not waiting: {p:?}"),
         }
     }
@@ -315,8 +315,7 @@ fn sdk_vocabulary_table() {
                 let left =
                     r.h.machine
                         .state()
-                        .held
-                        .as_ref()
+                        .held()
                         .expect("held")
                         .usable_until(&Policy::default())
                         .saturating_duration_since(r.h.now.mono);
@@ -364,7 +363,7 @@ fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
     r.answer(Ok(creds("ASIAFIRST", first_exp)));
     assert!(!r.served());
     assert!(matches!(
-        r.h.machine.state().last_failure,
+        r.h.machine.state().last_failure().cloned(),
         Some(Failure::Revoked)
     ));
     let retry = r.h.machine.poll_timeout().unwrap();
@@ -377,7 +376,10 @@ fn invalidation_of_the_held_key_drops_only_that_set_and_refreshes_at_once() {
         first_exp.saturating_sub(Duration::from_secs(60)),
     )));
     assert!(!r.served());
-    assert_eq!(r.h.machine.state().last_failure, Some(Failure::NotRotated));
+    assert_eq!(
+        r.h.machine.state().last_failure().cloned(),
+        Some(Failure::NotRotated)
+    );
     let retry = r.h.machine.poll_timeout().unwrap();
     r.advance(retry.saturating_duration_since(r.h.now.mono));
     r.input(Input::Tick);
@@ -404,8 +406,11 @@ fn invalidation_of_another_key_changes_nothing() {
     });
     assert!(r.served());
     assert_eq!(r.requests(), issued, "no request");
-    assert_eq!(r.h.machine.state().phase, state.phase);
-    assert_eq!(r.h.machine.state().held, state.held);
+    assert_eq!(
+        credcycle_core::internals::phase(r.h.machine.state()),
+        credcycle_core::internals::phase(&state)
+    );
+    assert_eq!(r.h.machine.state().held(), state.held());
 }
 
 #[test]
@@ -428,17 +433,14 @@ fn invalidation_during_backoff_waits_for_the_backoff() {
     assert_eq!(r.h.machine.kind(), StateKind::Unavailable);
     assert!(matches!(
         r.h.machine.credentials(r.h.now),
-        Err(Refusal::BackingOff { .. })
+        Err(Refusal::Unavailable { .. })
     ));
 }
 
 #[test]
 fn first_fetch_failure_backs_off_and_recovers() {
     let mut r = Rig::new();
-    assert_eq!(
-        r.h.machine.credentials(r.h.now).unwrap_err(),
-        Refusal::NotStarted
-    );
+    assert_eq!(r.h.machine.credentials(r.h.now).unwrap_err(), Refusal::Idle);
     r.input(Input::Demand);
     assert_eq!(
         r.h.machine.credentials(r.h.now).unwrap_err(),
@@ -447,7 +449,7 @@ fn first_fetch_failure_backs_off_and_recovers() {
     r.answer_role();
     r.answer(Err(ImdsFailure::ConnectionRefused));
     let refusal = r.h.machine.credentials(r.h.now).unwrap_err();
-    let Refusal::BackingOff {
+    let Refusal::Unavailable {
         retry_at, cause, ..
     } = &refusal
     else {
@@ -481,7 +483,7 @@ fn first_fetch_failure_backs_off_and_recovers() {
 fn wall_clock_jumped_back_an_hour_gives_no_expired_handout() {
     let mut r = Rig::fetched(2 * HOUR);
     r.h.now.wall = r.h.now.wall.offset_millis(-3_600_000);
-    let deadline = r.h.machine.state().held.as_ref().unwrap().deadline;
+    let deadline = r.h.machine.state().held().unwrap().deadline;
     let mut handed_out_late = false;
     // Drive through the refresh window with IMDS timing out on every attempt.
     let mut steps = 0;
@@ -519,8 +521,8 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
     let policy = Policy::default();
     let lifetime = 20 * Duration::from_secs(60);
     let mut r = Rig::fetched(lifetime);
-    let exp = r.h.machine.state().held.as_ref().unwrap().expiration;
-    let deadline = r.h.machine.state().held.as_ref().unwrap().deadline;
+    let exp = r.h.machine.state().held().unwrap().expiration;
+    let deadline = r.h.machine.state().held().unwrap().deadline;
     let usable_until = deadline.saturating_sub(policy.expiry_margin());
     let mut answered_at = Vec::new();
     let mut asked_at = Vec::new();
@@ -537,7 +539,10 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
             // Same set again: not rotated.
             r.answer(Ok(creds("ASIAFIRST", exp)));
             answered_at.push(r.h.now.mono);
-            assert_eq!(r.h.machine.state().last_failure, Some(Failure::NotRotated));
+            assert_eq!(
+                r.h.machine.state().last_failure().cloned(),
+                Some(Failure::NotRotated)
+            );
             assert!(
                 !r.outstanding_fetch(),
                 "no immediate request after a not-rotated answer"
@@ -576,13 +581,13 @@ fn same_credentials_five_times_near_expiry_are_spaced_by_backoff() {
 /// is corrected, is taken back: a clock is no evidence from AWS (LIVE-1).
 fn dropped_by_a_wall_step() -> (Rig, WallTime) {
     let mut r = Rig::fetched(6 * HOUR);
-    let exp = r.h.machine.state().held.as_ref().unwrap().expiration;
+    let exp = r.h.machine.state().held().unwrap().expiration;
     // An hour of real life left, when NTP steps the wall clock almost two hours ahead.
     r.advance(5 * HOUR);
     r.h.jump_wall(7_000_000);
     r.input(Input::Tick);
     assert!(!r.served(), "dropped: the wall clock says it expired");
-    assert!(r.h.machine.state().revoked.is_empty(), "not revoked");
+    assert!(r.h.machine.state().revoked().is_empty(), "not revoked");
     assert!(r.outstanding_fetch(), "fetching at once: nothing failed");
     r.h.correct_wall();
     (r, exp)
@@ -606,7 +611,7 @@ fn only_the_very_set_dropped_by_the_clock_is_taken_back() {
     r.answer(Ok(creds("ASIAOTHER", exp)));
     assert!(!r.served());
     assert_eq!(
-        r.h.machine.state().last_failure,
+        r.h.machine.state().last_failure().cloned(),
         Some(Failure::NotRotated),
         "a set expiring no later than the newest"
     );
@@ -634,5 +639,8 @@ fn aws_rejecting_the_dropped_set_revokes_it_and_only_it() {
     );
     r.answer(Ok(creds("ASIAFIRST", exp)));
     assert!(!r.served());
-    assert_eq!(r.h.machine.state().last_failure, Some(Failure::Revoked));
+    assert_eq!(
+        r.h.machine.state().last_failure().cloned(),
+        Some(Failure::Revoked)
+    );
 }

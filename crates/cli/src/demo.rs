@@ -284,12 +284,12 @@ struct Tally {
 impl Tally {
     fn refused(&self, refusal: Option<&Refusal>) {
         let reason = match refusal {
-            Some(Refusal::NotStarted | Refusal::Discovering | Refusal::Fetching { .. }) => {
+            Some(Refusal::Idle | Refusal::Discovering | Refusal::Fetching { .. }) => {
                 "waiting for the first fetch"
             }
             Some(Refusal::Expired { .. }) => "expired or inside the margin",
-            Some(Refusal::BackingOff { .. }) => "nothing usable, backing off",
-            Some(Refusal::NoInstanceProfile { .. }) => "no instance profile",
+            Some(Refusal::Unavailable { .. }) => "nothing usable, backing off",
+            Some(Refusal::Detached { .. }) => "no instance profile",
             Some(Refusal::Stopped) => "stopped",
             Some(_) => "other",
             None => "timed out waiting",

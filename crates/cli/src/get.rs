@@ -159,7 +159,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
     match machine.credentials(clock.now()) {
         Ok(handout) => {
             let role = role
-                .or_else(|| machine.state().role.clone())
+                .or_else(|| machine.state().role().cloned())
                 .ok_or_else(|| Failure("no role".into()))?;
             // The consumer expiry, not the raw Expiration: the caller caches until it.
             print!(
@@ -176,7 +176,7 @@ pub(crate) fn run(args: &Args) -> Result<(), Failure> {
         // The client's error names the cause precisely; the core's refusal covers the rest
         // (credentials already expired, or too short-lived to use).
         Err(refusal) => Err(Failure(
-            match (client.last_error(), &machine.state().last_failure) {
+            match (client.last_error(), machine.state().last_failure()) {
                 (Some(e), Some(credcycle_core::Failure::Imds(_))) | (Some(e), None) => e,
                 (_, Some(failure)) => format!("no usable credentials: {failure}"),
                 (None, None) => refusal.to_string(),

@@ -153,8 +153,8 @@ fn refresh_ahead(day: &mut Day) -> Res {
         dur(usable.saturating_duration_since(refresh)),
         hms(rotate_at),
     ));
-    let generation = day.h.machine.state().generation;
-    day.wake_until("a new set", |m| m.state().generation > generation)?;
+    let generation = day.h.machine.state().generation();
+    day.wake_until("a new set", |m| m.state().generation() > generation)?;
     day.demand()
 }
 
@@ -204,7 +204,7 @@ fn role_change(day: &mut Day, new_role: RoleName) -> Res {
     day.h.imds.attach_role(new_role);
     day.demand()?;
     day.note("the machine cannot know yet: it learns of the change at its next request");
-    day.wake_until("the role gone", |m| m.state().role.is_none())?;
+    day.wake_until("the role gone", |m| m.state().role().is_none())?;
     day.demand()?;
     day.wake_until("credentials", |m| m.kind() == StateKind::Fresh)?;
     day.demand()
@@ -251,11 +251,16 @@ fn at(days: u64, hour: u64, minute: u64) -> MonoTime {
     MonoTime::from_millis(since_boot_day.saturating_sub(6 * 3600 * 1000))
 }
 
-/// The path of what the machine asked IMDS for (`...` stands for `/latest/meta-data`).
-fn path(request: &Request) -> String {
-    match request {
-        Request::DiscoverRole => ".../iam/security-credentials/".to_owned(),
-        Request::FetchCredentials(role) => format!(".../iam/security-credentials/{role}"),
+/// The path of what the machine asked IMDS for (`...` stands for `/latest/meta-data`); a
+/// credentials request asks for the machine's role.
+fn path(request: Request, role: Option<&RoleName>) -> String {
+    match (request, role) {
+        (Request::FetchCredentials, Some(role)) => {
+            format!(".../iam/security-credentials/{role}")
+        }
+        (Request::DiscoverRole | Request::FetchCredentials, _) => {
+            ".../iam/security-credentials/".to_owned()
+        }
     }
 }
 
@@ -344,9 +349,12 @@ impl Day {
                 detail.extend(self.describe(&event));
             }
         }
-        let request = self.h.pending().cloned();
-        if let Some(request) = &request {
-            detail.push(format!("GET {}", path(request)));
+        let request = self.h.pending().copied();
+        if let Some(request) = request {
+            detail.push(format!(
+                "GET {}",
+                path(request, self.h.machine.state().role())
+            ));
             self.count_request();
         }
         if from != to || !detail.is_empty() {
@@ -363,7 +371,7 @@ impl Day {
     fn answer(&mut self, request: &Request) -> Res<Rule> {
         match request {
             Request::DiscoverRole => self.imds.listings += 1,
-            Request::FetchCredentials(_) => self.imds.fetches += 1,
+            Request::FetchCredentials => self.imds.fetches += 1,
         }
         let from = self.h.machine.kind();
         let note = if self.down {
@@ -386,15 +394,16 @@ impl Day {
     /// A healthy IMDS's answer, and how the timeline says it.
     fn healthy_answer(&mut self, request: &Request) -> Res<String> {
         let attached = self.h.imds.attached.clone();
+        let asked = self.h.machine.state().role().cloned();
         let before = self.h.imds.current().map(|c| c.access_key_id.clone());
         self.h.answer(&Answer::Healthy)?;
         let note = match (request, attached) {
             (_, None) => "<- 404: no instance profile".to_owned(),
             (Request::DiscoverRole, Some(role)) => return Ok(format!("<- 200 \"{role}\"")),
-            (Request::FetchCredentials(asked), Some(role)) if *asked != role => {
+            (Request::FetchCredentials, Some(role)) if asked.as_ref() != Some(&role) => {
                 "<- 404: no such role".to_owned()
             }
-            (Request::FetchCredentials(_), Some(_)) => {
+            (Request::FetchCredentials, Some(_)) => {
                 let set = self.h.imds.current().ok_or("IMDS served no set")?;
                 if before.as_ref() == Some(&set.access_key_id) {
                     self.imds.not_rotated += 1;
@@ -501,7 +510,7 @@ impl Day {
 
     /// The monotonic instant from which the held credentials are no longer served.
     fn usable_until(&self) -> Option<MonoTime> {
-        let held = self.h.machine.state().held.as_ref()?;
+        let held = self.h.machine.state().held()?;
         Some(held.usable_until(self.h.machine.policy()))
     }
 
@@ -716,12 +725,12 @@ fn drop_reason(reason: DropReason) -> &'static str {
 
 fn refusal_label(refusal: &Refusal) -> &'static str {
     match refusal {
-        Refusal::NotStarted => "not started",
+        Refusal::Idle => "not started",
         Refusal::Discovering => "discovering",
         Refusal::Fetching { .. } => "fetching",
         Refusal::Expired { .. } => "expired",
-        Refusal::BackingOff { .. } => "backing off",
-        Refusal::NoInstanceProfile { .. } => "no instance profile",
+        Refusal::Unavailable { .. } => "backing off",
+        Refusal::Detached { .. } => "no instance profile",
         Refusal::Stopped => "stopped",
         _ => "other",
     }

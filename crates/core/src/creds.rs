@@ -390,4 +390,46 @@ mod tests {
         );
         assert!(RoleName::new("r".repeat(128)).is_ok());
     }
+
+    #[test]
+    fn credential_metadata_is_kept_and_hashing_sees_the_key() {
+        let start = 1_795_862_471;
+        let with = |akid: &str, exp| {
+            Credentials::new(
+                AccessKeyId::new(akid),
+                SecretAccessKey::new(format!("secret-{akid}")),
+                SessionToken::new(format!("token-{akid}")),
+                exp,
+            )
+        };
+        let exp = WallTime::from_unix_secs(start + 3600);
+        let plain = with("ASIAONE", exp);
+        assert_eq!(plain.account_id(), None);
+        assert_eq!(plain.last_updated(), None);
+        let updated = WallTime::from_unix_secs(start - 60);
+        let full = with("ASIAONE", exp)
+            .with_account_id("123456789012")
+            .with_last_updated(updated);
+        assert_eq!(full.account_id(), Some("123456789012"));
+        assert_eq!(full.last_updated(), Some(updated));
+
+        let hash = |c: &Credentials| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            core::hash::Hash::hash(c, &mut h);
+            core::hash::Hasher::finish(&h)
+        };
+        // (other, same hash as `plain`, why)
+        let cases = [
+            (full, true, "only the public parts are hashed"),
+            (with("ASIATWO", exp), false, "another key"),
+            (
+                with("ASIAONE", WallTime::from_unix_secs(start + 7200)),
+                false,
+                "another expiry",
+            ),
+        ];
+        for (other, same, why) in cases {
+            assert_eq!(hash(&plain) == hash(&other), same, "{why}");
+        }
+    }
 }

@@ -62,7 +62,7 @@
 //!         inputs.push(Input::Tick);
 //!     }
 //! }
-//! assert!(machine.state().generation >= 3, "refreshed ahead of expiry, more than once");
+//! assert!(machine.state().generation() >= 3, "refreshed ahead of expiry, more than once");
 //! # Ok::<(), UsageError>(())
 //! ```
 //!
@@ -124,7 +124,9 @@
 //! - `proptest`: public proptest strategies over that world, to test this crate or any other
 //!   credentials client. Implies `world`.
 //! - `oracle`: the [`oracle`] module: the invariants' oracle (books kept from the machine's
-//!   inputs and outputs), without proptest, for model checkers and other harnesses.
+//!   inputs and outputs), without proptest, for model checkers and other harnesses; and the
+//!   [`internals`] module, which reads the state's phase and rewrites its parts (for model
+//!   checkers that canonicalise states), outside the stable API.
 //! - `serde`: `Serialize`/`Deserialize` for the secret-free value types.
 
 #![forbid(unsafe_code)]
@@ -135,6 +137,8 @@
 
 mod creds;
 mod input;
+#[cfg(feature = "oracle")]
+pub mod internals;
 mod machine;
 #[cfg(feature = "oracle")]
 pub mod oracle;
@@ -158,6 +162,6 @@ pub use machine::{
 pub use output::{Action, DropReason, Event};
 pub use policy::{Policy, PolicyBuilder, PolicyError};
 pub use rng::SplitMix64;
-pub use state::{Failure, Held, Phase, Request, Revoked, ServeMode, State, StateKind};
+pub use state::{Failing, Failure, Held, Request, Revoked, ServeMode, State, StateKind};
 pub use step::{Rule, Transition, step};
 pub use time::{Jitter, MonoTime, Now, WallTime};

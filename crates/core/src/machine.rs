@@ -178,17 +178,20 @@ pub fn consumer_expiration(
     WallTime::from_unix_millis(ms.saturating_sub(ms.rem_euclid(1000)))
 }
 
-/// Why [`Machine::credentials`] handed nothing out.
+/// Why [`Machine::credentials`] handed nothing out. Each variant but `Expired` is named after
+/// the [`StateKind`] it is returned in; `Expired` is returned in any kind that holds a set the
+/// clocks no longer let through (`Fresh`, `Refreshing` or `BackingOff`, before the next input
+/// drops it).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum Refusal {
-    /// Nothing was asked yet: send [`Input::Demand`] first.
+    /// [`StateKind::Idle`]: nothing was asked yet; send [`Input::Demand`] first.
     #[error("no credentials yet: the lifecycle has not started")]
-    NotStarted,
-    /// Asking IMDS which role is attached.
+    Idle,
+    /// [`StateKind::Discovering`]: asking IMDS which role is attached.
     #[error("no credentials yet: discovering the instance profile's role")]
     Discovering,
-    /// Fetching credentials; nothing usable is held.
+    /// [`StateKind::Fetching`]: fetching credentials; nothing usable is held.
     #[error("no usable credentials: fetching from IMDS{}", cause_suffix(.cause.as_ref()))]
     Fetching {
         /// Why the previous attempt failed, if it did.
@@ -201,9 +204,10 @@ pub enum Refusal {
         /// Their `Expiration`.
         expiration: WallTime,
     },
-    /// Nothing usable is held; the next attempt waits for the backoff delay.
+    /// [`StateKind::Unavailable`]: nothing usable is held; the next attempt waits for the backoff
+    /// delay.
     #[error("no usable credentials: next IMDS attempt in {}{}", HumanDuration(*.retry_in), cause_suffix(.cause.as_ref()))]
-    BackingOff {
+    Unavailable {
         /// When the next attempt is due.
         retry_at: MonoTime,
         /// How long from the time asked about until then.
@@ -211,15 +215,15 @@ pub enum Refusal {
         /// Why the last attempt failed.
         cause: Option<Failure>,
     },
-    /// No instance profile is attached to the instance.
+    /// [`StateKind::Detached`]: no instance profile is attached to the instance.
     #[error("no instance profile is attached; looking again in {}", HumanDuration(*.retry_in))]
-    NoInstanceProfile {
+    Detached {
         /// When the next look is due.
         retry_at: MonoTime,
         /// How long from the time asked about until then.
         retry_in: Duration,
     },
-    /// The machine was shut down.
+    /// [`StateKind::Stopped`]: the machine was shut down.
     #[error("the credential lifecycle was shut down")]
     Stopped,
 }
@@ -341,7 +345,7 @@ impl Machine {
                     credentials: Arc::clone(payload),
                     checked_at: now,
                     mode,
-                    generation: held.generation,
+                    generation: s.generation,
                     consumer_expiration: consumer_expiration(
                         held.expiration,
                         self.policy.expiry_margin(),
@@ -355,20 +359,20 @@ impl Machine {
             });
         }
         Err(match &s.phase {
-            Phase::Idle => Refusal::NotStarted,
+            Phase::Idle => Refusal::Idle,
             Phase::Stopped => Refusal::Stopped,
-            Phase::Detached { until } => Refusal::NoInstanceProfile {
+            Phase::Detached { until } => Refusal::Detached {
                 retry_at: *until,
                 retry_in: until.saturating_duration_since(now.mono),
             },
             Phase::Requesting { .. } if s.kind() == StateKind::Discovering => Refusal::Discovering,
             Phase::Requesting { .. } => Refusal::Fetching {
-                cause: s.last_failure.clone(),
+                cause: s.last_failure().cloned(),
             },
-            Phase::Waiting { until } => Refusal::BackingOff {
+            Phase::Waiting { until } => Refusal::Unavailable {
                 retry_at: *until,
                 retry_in: until.saturating_duration_since(now.mono),
-                cause: s.last_failure.clone(),
+                cause: s.last_failure().cloned(),
             },
         })
     }
@@ -401,8 +405,8 @@ impl Machine {
             Rule::StaleReply => self.stats.stale_replies += 1,
             _ => {}
         }
-        let accepted = t.state.held.as_ref().map(|h| h.generation);
-        if accepted != self.state.held.as_ref().map(|h| h.generation) {
+        let accepted = t.state.held.as_ref().map(|_| t.state.generation);
+        if accepted != self.state.held.as_ref().map(|_| self.state.generation) {
             // The payload follows the state: a new generation can only come from this reply;
             // anything else means the held set was dropped, and its secrets go with it.
             self.payload = match (accepted, input) {
@@ -471,5 +475,39 @@ mod tests {
             consumer_expiration(exp, MARGIN, usable, at(9_939_999, -1_500)),
             WallTime::from_unix_millis(-2_000)
         );
+    }
+
+    #[test]
+    fn human_durations_use_the_unit_that_fits() {
+        let cases = [
+            (0, "0ms"),
+            (250, "250ms"),
+            (999, "999ms"),
+            (1_000, "1.00s"),
+            (1_250, "1.25s"),
+            (59_999, "59.99s"),
+            (60_000, "1m00s"),
+            (294_000, "4m54s"),
+            (3_599_999, "59m59s"),
+            (3_600_000, "1h00m"),
+            (7_500_000, "2h05m"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(HumanDuration(Duration::from_millis(ms)).to_string(), want);
+        }
+    }
+
+    #[test]
+    fn a_refusal_names_the_last_failure_only_when_there_was_one() {
+        let cases = [
+            (
+                Some(Failure::Imds(crate::ImdsFailure::Timeout)),
+                "no usable credentials: fetching from IMDS (last attempt: IMDS did not answer in time)",
+            ),
+            (None, "no usable credentials: fetching from IMDS"),
+        ];
+        for (cause, want) in cases {
+            assert_eq!(Refusal::Fetching { cause }.to_string(), want);
+        }
     }
 }

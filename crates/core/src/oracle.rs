@@ -49,7 +49,7 @@
 //! feed(&mut state, &mut books, Input::CredentialsReply { id, result: Ok(creds) }, now)?;
 //!
 //! // A hand-out an hour later is fine; one at the set's Expiration breaks INV-1.
-//! let held = state.held.clone().expect("a set is held");
+//! let held = state.held().cloned().expect("a set is held");
 //! let later = now.advance(Duration::from_secs(3600));
 //! books.check_handout(&policy, later, &held.access_key_id, held.expiration, false, false)?;
 //! let at_expiry = now.advance(Duration::from_secs(6 * 3600));
@@ -283,9 +283,7 @@ impl Books {
         }
         let mut requests = actions.iter().filter_map(|a| match a {
             Action::DiscoverRole { id } => Some((*id, Request::DiscoverRole)),
-            Action::FetchCredentials { id, role } => {
-                Some((*id, Request::FetchCredentials(role.clone())))
-            }
+            Action::FetchCredentials { id, .. } => Some((*id, Request::FetchCredentials)),
             Action::Notify(_) => None,
         });
         let Some((id, request)) = requests.next() else {

@@ -671,4 +671,88 @@ mod tests {
             assert!(polls <= 6, "{polls} polls with jitter {raw}");
         }
     }
+
+    #[test]
+    fn policy_defaults_and_settings_are_what_the_docs_say() {
+        let p = Policy::default();
+        let grace = Policy::builder()
+            .grace(5 * MIN)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let cases = [
+            (p.backoff_cap_serving(), 5 * MIN),
+            (p.backoff_cap_refusing(), Duration::from_secs(10)),
+            (p.retry_floor(), Duration::from_millis(250)),
+            (p.grace(), Duration::ZERO),
+            (grace.grace(), 5 * MIN),
+            (Policy::MAX_DURATION, Duration::from_secs(31_536_000)),
+        ];
+        for (got, want) in cases {
+            assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn policy_validation_boundaries_are_inclusive_where_documented() {
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let tiers = |short: u64, medium: u64| {
+            Policy::builder().refresh_tiers(
+                Duration::from_secs(short * 60),
+                5 * MIN,
+                Duration::from_secs(medium * 60),
+                15 * MIN,
+                60 * MIN,
+            )
+        };
+        let base = Duration::from_secs(10);
+        // (builder, the error it must give or None, what)
+        let cases = [
+            // Exactly one year is accepted; a millisecond more is not.
+            (Policy::builder().request_timeout(year), None, "a year"),
+            (
+                Policy::builder().request_timeout(year + Duration::from_millis(1)),
+                Some(PolicyError::TooLong {
+                    field: "request timeout",
+                }),
+                "a year and a millisecond",
+            ),
+            // The short tier must be strictly shorter than the medium one.
+            (tiers(20, 21), None, "tiers in order"),
+            // Jitter up to 100 % is accepted.
+            (Policy::builder().refresh_jitter_percent(100), None, "100 %"),
+            (
+                Policy::builder().refresh_jitter_percent(101),
+                Some(PolicyError::JitterTooLarge(101)),
+                "101 %",
+            ),
+            // A cap equal to the base, and a floor equal to the base, are accepted.
+            (
+                Policy::builder()
+                    .backoff_base(base)
+                    .backoff_cap_refusing(base)
+                    .backoff_cap_serving(base),
+                None,
+                "caps equal to the base",
+            ),
+            (
+                Policy::builder()
+                    .backoff_base(Duration::from_secs(1))
+                    .retry_floor(Duration::from_secs(1)),
+                None,
+                "floor equal to the base",
+            ),
+        ];
+        for (builder, want, what) in cases {
+            match (builder.build(), want) {
+                (Ok(_), None) => {}
+                (Err(got), Some(want)) => assert_eq!(got, want, "{what}"),
+                (got, want) => panic!("{what}: {got:?}, want {want:?}"),
+            }
+        }
+        // Equal tiers are refused.
+        assert!(matches!(
+            tiers(20, 20).build(),
+            Err(PolicyError::TiersOutOfOrder { .. })
+        ));
+    }
 }

@@ -9,6 +9,7 @@
 //! may be printed, hashed, traced and shrunk by a property test without leaking anything.
 
 use core::fmt;
+use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::creds::{AccessKeyId, RoleName};
@@ -17,18 +18,20 @@ use crate::policy::Policy;
 use crate::time::{MonoTime, Now, WallTime};
 
 /// Which request is outstanding.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub enum Request {
     /// Listing the role attached to the instance.
     DiscoverRole,
-    /// Fetching credentials for a role.
-    FetchCredentials(RoleName),
+    /// Fetching credentials for the role known ([`State::role`]).
+    FetchCredentials,
 }
 
-/// What the machine is doing now.
+/// What the machine is doing now: the representation behind [`State::kind`], reachable with the
+/// `oracle` feature through `credcycle_core::internals` only.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(not(feature = "oracle"), allow(unreachable_pub))]
 pub enum Phase {
     /// Nothing asked yet; the first [`Demand`](crate::Input::Demand) starts the lifecycle.
     Idle,
@@ -56,12 +59,11 @@ pub enum Phase {
     Stopped,
 }
 
-/// The credentials currently held, without their secrets.
+/// The credentials currently held, without their secrets. Their generation is
+/// [`State::generation`].
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Held {
-    /// Counts accepted sets; pairs this metadata with the secret payload kept beside the state.
-    pub generation: u64,
     /// The set's access key id.
     pub access_key_id: AccessKeyId,
     /// IMDS's `Expiration`, on the wall clock.
@@ -156,6 +158,18 @@ pub enum Failure {
     Revoked,
 }
 
+/// Failed attempts in a row, and why the last one failed: present from the first failure to the
+/// next accepted set.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Failing {
+    /// Failed attempts in a row (including not-rotated answers, and each HTTP attempt the
+    /// transport spent).
+    pub count: NonZeroU32,
+    /// Why the last attempt failed.
+    pub last: Failure,
+}
+
 /// A set that must never be taken back (INV-2): AWS rejected it (invalidated), its role was
 /// removed or changed, or a newer set replaced it. The last [`State::MAX_REVOKED`] are
 /// remembered, even past their expiry. Also the shape of [`State::expired`], the set dropped
@@ -185,37 +199,39 @@ impl Revoked {
 
 /// The whole state of the lifecycle. Secret-free; cheap to clone; `Eq + Hash` so that model
 /// checkers can store it.
+///
+/// Its parts are private, each fact kept once; read them with the accessors below. Model
+/// checkers and harnesses that must see the phase or rewrite the parts (to put states in
+/// canonical form) use `credcycle_core::internals`, behind the `oracle` feature.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct State {
     /// What is happening now.
-    pub phase: Phase,
+    pub(crate) phase: Phase,
     /// The role, once discovered (or pinned by the policy).
-    pub role: Option<RoleName>,
+    pub(crate) role: Option<RoleName>,
     /// The credentials held for that role, if any.
-    pub held: Option<Held>,
+    pub(crate) held: Option<Held>,
     /// The latest `Expiration` accepted for this role: a new set must expire later (INV-5).
     /// Cleared when the role is removed or changed.
-    pub newest: Option<WallTime>,
-    /// Failed attempts in a row (including not-rotated answers); zero after a success.
-    pub failures: u32,
-    /// Why the last attempt failed, while `failures > 0`.
-    pub last_failure: Option<Failure>,
+    pub(crate) newest: Option<WallTime>,
+    /// Failed attempts in a row and the last failure; `None` after a success.
+    pub(crate) failing: Option<Failing>,
     /// Sets revoked on evidence from AWS, never to be taken back (INV-2), at most
     /// [`State::MAX_REVOKED`].
-    pub revoked: Vec<Revoked>,
+    pub(crate) revoked: Vec<Revoked>,
     /// The last set dropped because a clock said it could no longer be served (`[R11]`). Not
     /// revoked: our clock is no evidence from AWS. If the clock was wrong (a wall-clock step
     /// later corrected) and IMDS serves this same set again, it is judged again against the
     /// corrected clocks, like a new set, and taken back if usable (LIVE-1; INV-5 holds, since
     /// it is still the newest). Cleared when a set is accepted; revoked with its role.
-    pub expired: Option<Revoked>,
+    pub(crate) expired: Option<Revoked>,
     /// The id the next request will get.
-    pub next_request: u64,
-    /// The generation of the last accepted set.
-    pub generation: u64,
+    pub(crate) next_request: u64,
+    /// Counts accepted sets: the generation of the last one, and of the held set if any.
+    pub(crate) generation: u64,
     /// The latest monotonic time seen; an input with an earlier time is refused (INV-6).
-    pub last_mono: MonoTime,
+    pub(crate) last_mono: MonoTime,
 }
 
 /// The state as users see it: what is true now. Derived from [`State`] by [`State::kind`].
@@ -291,8 +307,7 @@ impl State {
             role: policy.pinned_role().cloned(),
             held: None,
             newest: None,
-            failures: 0,
-            last_failure: None,
+            failing: None,
             revoked: Vec::new(),
             expired: None,
             next_request: 1,
@@ -317,8 +332,10 @@ impl State {
             ) => StateKind::Discovering,
             (Phase::Requesting { .. }, true) => StateKind::Refreshing,
             (Phase::Requesting { .. }, false) => StateKind::Fetching,
-            (Phase::Waiting { .. }, true) if self.failures == 0 => StateKind::Fresh,
-            (Phase::Waiting { .. }, true) => StateKind::BackingOff,
+            (Phase::Waiting { .. }, true) => match self.failing {
+                None => StateKind::Fresh,
+                Some(_) => StateKind::BackingOff,
+            },
             (Phase::Waiting { .. }, false) => StateKind::Unavailable,
         }
     }
@@ -326,15 +343,96 @@ impl State {
     /// Whether the last attempt failed (the only time grace may apply).
     #[must_use]
     pub fn failing(&self) -> bool {
-        self.failures > 0
+        self.failing.is_some()
+    }
+
+    /// Failed attempts in a row and why the last one failed; `None` since the last accepted set
+    /// (or before any attempt).
+    #[must_use]
+    pub fn failures(&self) -> Option<&Failing> {
+        self.failing.as_ref()
+    }
+
+    /// Why the last attempt failed, while attempts are failing.
+    #[must_use]
+    pub fn last_failure(&self) -> Option<&Failure> {
+        self.failing.as_ref().map(|f| &f.last)
+    }
+
+    /// Failed attempts in a row: 0 after a success.
+    #[must_use]
+    pub fn failure_count(&self) -> u32 {
+        self.failing.as_ref().map_or(0, |f| f.count.get())
+    }
+
+    /// The role, once discovered (or pinned by the policy).
+    #[must_use]
+    pub fn role(&self) -> Option<&RoleName> {
+        self.role.as_ref()
+    }
+
+    /// The credentials held for that role, if any (their generation is
+    /// [`generation`](Self::generation)).
+    #[must_use]
+    pub fn held(&self) -> Option<&Held> {
+        self.held.as_ref()
+    }
+
+    /// The latest `Expiration` accepted for this role: a new set must expire later (INV-5).
+    #[must_use]
+    pub fn newest(&self) -> Option<WallTime> {
+        self.newest
+    }
+
+    /// Sets revoked on evidence from AWS, oldest first (at most [`State::MAX_REVOKED`]).
+    #[must_use]
+    pub fn revoked(&self) -> &[Revoked] {
+        &self.revoked
+    }
+
+    /// The last set dropped because a clock said it could no longer be served (`[R11]`), not
+    /// revoked: judged anew if IMDS serves it again.
+    #[must_use]
+    pub fn expired(&self) -> Option<&Revoked> {
+        self.expired.as_ref()
+    }
+
+    /// The id the next request will get.
+    #[must_use]
+    pub fn next_request(&self) -> RequestId {
+        RequestId(self.next_request)
+    }
+
+    /// How many sets were accepted: the generation of the last one, which is the held set's
+    /// while one is held.
+    #[must_use]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// The latest monotonic time seen; an input with an earlier time is refused (INV-6).
+    #[must_use]
+    pub fn last_mono(&self) -> MonoTime {
+        self.last_mono
     }
 
     /// The outstanding request, if any (INV-3: at most one).
     #[must_use]
-    pub fn outstanding(&self) -> Option<(RequestId, &Request)> {
+    pub fn outstanding(&self) -> Option<(RequestId, Request)> {
         match &self.phase {
-            Phase::Requesting { id, request, .. } => Some((*id, request)),
+            Phase::Requesting { id, request, .. } => Some((*id, *request)),
             _ => None,
+        }
+    }
+
+    /// When the next request is due while none is outstanding: the refresh point, the end of
+    /// the backoff delay, or the next look for a role while detached. `None` while requesting,
+    /// idle or stopped.
+    #[must_use]
+    pub fn due_at(&self) -> Option<MonoTime> {
+        match &self.phase {
+            Phase::Waiting { until } | Phase::Detached { until } => Some(*until),
+            Phase::Idle | Phase::Requesting { .. } | Phase::Stopped => None,
         }
     }
 

@@ -4,124 +4,99 @@
 //! INV-6. Property tests, the model checker and trace replay all call this one function;
 //! [`Machine`](crate::Machine) is a convenience around it.
 
+use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::creds::{AccessKeyId, Credentials, RoleName};
 use crate::input::{ImdsFailure, Input, RequestId};
 use crate::output::{Action, DropReason, Event};
 use crate::policy::Policy;
-use crate::state::{Failure, Held, Phase, Request, Revoked, State};
+use crate::state::{Failing, Failure, Held, Phase, Request, Revoked, State};
 use crate::time::{Jitter, MonoTime, Now};
 
-/// The rule of the lifecycle that a step applied. Fieldless; the ids `[R1]`... are shared with
-/// the formal model, the transition table and the docs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
-pub enum Rule {
-    /// `[R1]` The first demand starts the lifecycle: list the role (or fetch for a pinned role).
-    Start,
-    /// `[R2]` The role listing named a role: fetch its credentials at once.
-    RoleFound,
-    /// `[R3]` No instance profile (404 on the listing): drop and revoke everything held (INV-2),
-    /// look again after a backoff delay.
-    Detach,
-    /// `[R4]` Usable new credentials arrived: hold them, schedule the refresh ahead of expiry.
-    Accept,
-    /// `[R5]` The answer is the set already held, expires no later (INV-5) or was revoked
-    /// (INV-2): not rotated yet; keep serving, retry on the backoff schedule (INV-4).
-    NotRotated,
-    /// `[R6]` The credentials had already expired, or live no longer than the margin: a failure.
-    RejectStale,
-    /// `[R7]` IMDS failed (timeout, refused, HTTP error, malformed, Code != Success): back off.
-    Fail,
-    /// `[R8]` The role's path answered 404: drop and revoke its credentials (INV-2), forget the
-    /// role, list again after a backoff delay.
-    RoleGone,
-    /// `[R9]` The refresh-ahead point was reached: refresh while still serving.
-    Refresh,
-    /// `[R10]` The backoff delay (or detached wait) ended: try again.
-    Retry,
-    /// `[R11]` The held credentials can no longer be served (INV-1): drop them (without revoking
-    /// them: a clock is no evidence from AWS); fetch at once unless backing off.
-    Expire,
-    /// `[R12]` The outstanding request timed out: count it as failed.
-    Abandon,
-    /// `[R13]` AWS rejected the held set: drop and revoke it; refresh at once unless backing off.
-    Invalidate,
-    /// `[R14]` Shut down.
-    Shutdown,
-    /// `[R15]` Nothing is due.
-    Wait,
-    /// `[R16]` An invalidation for a set that is not held: nothing to do.
-    InvalidateOther,
-    /// `[R17]` A reply to a request that is not outstanding: ignored (and counted by `Machine`).
-    StaleReply,
-    /// `[R18]` The monotonic clock went backwards: the input is refused, nothing changes (INV-6).
-    ClockRegression,
-    /// `[R19]` Stopped: every input is ignored.
-    AfterStop,
+/// Declares [`Rule`] from one list of `id Name` pairs with their docs: the enum, [`Rule::ALL`],
+/// [`Rule::id`] and [`Rule::name`] are all generated from it, so a rule cannot be added without
+/// its id and name.
+macro_rules! rules {
+    ($($(#[doc = $doc:literal])* $id:ident $name:ident,)*) => {
+        /// The rule of the lifecycle that a step applied. Fieldless; the ids `[R1]`... are shared
+        /// with the formal model, the transition table and the docs.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        pub enum Rule {
+            $(
+                #[doc = concat!("`[", stringify!($id), "]`")]
+                $(#[doc = $doc])*
+                $name,
+            )*
+        }
+
+        impl Rule {
+            /// Every rule, in spec order.
+            pub const ALL: [Self; [$(Self::$name),*].len()] = [$(Self::$name),*];
+
+            /// The rule's name, as in the variant: `Accept`, `NotRotated`...
+            #[must_use]
+            pub const fn name(self) -> &'static str {
+                match self {
+                    $(Self::$name => stringify!($name),)*
+                }
+            }
+
+            /// The rule's id, `R1` to `R19`.
+            #[must_use]
+            pub const fn id(self) -> &'static str {
+                match self {
+                    $(Self::$name => stringify!($id),)*
+                }
+            }
+        }
+    };
 }
 
-impl Rule {
-    /// Every rule, in spec order.
-    pub const ALL: [Self; 19] = [
-        Self::Start,
-        Self::RoleFound,
-        Self::Detach,
-        Self::Accept,
-        Self::NotRotated,
-        Self::RejectStale,
-        Self::Fail,
-        Self::RoleGone,
-        Self::Refresh,
-        Self::Retry,
-        Self::Expire,
-        Self::Abandon,
-        Self::Invalidate,
-        Self::Shutdown,
-        Self::Wait,
-        Self::InvalidateOther,
-        Self::StaleReply,
-        Self::ClockRegression,
-        Self::AfterStop,
-    ];
-
-    /// The rule's name, as in the variant: `Accept`, `NotRotated`...
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        const NAMES: [&str; 19] = [
-            "Start",
-            "RoleFound",
-            "Detach",
-            "Accept",
-            "NotRotated",
-            "RejectStale",
-            "Fail",
-            "RoleGone",
-            "Refresh",
-            "Retry",
-            "Expire",
-            "Abandon",
-            "Invalidate",
-            "Shutdown",
-            "Wait",
-            "InvalidateOther",
-            "StaleReply",
-            "ClockRegression",
-            "AfterStop",
-        ];
-        NAMES[self as usize]
-    }
-
-    /// The rule's id, `R1` to `R19`.
-    #[must_use]
-    pub fn id(self) -> &'static str {
-        const IDS: [&str; 19] = [
-            "R1", "R2", "R3", "R4", "R5", "R6", "R7", "R8", "R9", "R10", "R11", "R12", "R13",
-            "R14", "R15", "R16", "R17", "R18", "R19",
-        ];
-        IDS[self as usize]
-    }
+rules! {
+    /// The first demand starts the lifecycle: list the role (or fetch for a pinned role).
+    R1 Start,
+    /// The role listing named a role: fetch its credentials at once.
+    R2 RoleFound,
+    /// No instance profile (404 on the listing): drop and revoke everything held (INV-2),
+    /// look again after a backoff delay.
+    R3 Detach,
+    /// Usable new credentials arrived: hold them, schedule the refresh ahead of expiry.
+    R4 Accept,
+    /// The answer is the set already held, expires no later (INV-5) or was revoked
+    /// (INV-2): not rotated yet; keep serving, retry on the backoff schedule (INV-4).
+    R5 NotRotated,
+    /// The credentials had already expired, or live no longer than the margin: a failure.
+    R6 RejectStale,
+    /// IMDS failed (timeout, refused, HTTP error, malformed, Code != Success): back off.
+    R7 Fail,
+    /// The role's path answered 404: drop and revoke its credentials (INV-2), forget the
+    /// role, list again after a backoff delay.
+    R8 RoleGone,
+    /// The refresh-ahead point was reached: refresh while still serving.
+    R9 Refresh,
+    /// The backoff delay (or detached wait) ended: try again.
+    R10 Retry,
+    /// The held credentials can no longer be served (INV-1): drop them (without revoking
+    /// them: a clock is no evidence from AWS); fetch at once unless backing off.
+    R11 Expire,
+    /// The outstanding request timed out: count it as failed.
+    R12 Abandon,
+    /// AWS rejected the held set: drop and revoke it; refresh at once unless backing off.
+    R13 Invalidate,
+    /// Shut down.
+    R14 Shutdown,
+    /// Nothing is due.
+    R15 Wait,
+    /// An invalidation for a set that is not held: nothing to do.
+    R16 InvalidateOther,
+    /// A reply to a request that is not outstanding: ignored (and counted by `Machine`).
+    R17 StaleReply,
+    /// The monotonic clock went backwards: the input is refused, nothing changes (INV-6).
+    R18 ClockRegression,
+    /// Stopped: every input is ignored.
+    R19 AfterStop,
 }
 
 impl core::fmt::Display for Rule {
@@ -151,6 +126,7 @@ pub struct Transition {
 pub fn step(state: &State, input: &Input, now: Now, jitter: Jitter, policy: &Policy) -> Transition {
     // INV-6: an input from the past is refused without effect; deadlines stay monotonic.
     if now.mono < state.last_mono {
+        // [R18]
         return Transition {
             state: state.clone(),
             actions: Vec::new(),
@@ -166,6 +142,7 @@ pub fn step(state: &State, input: &Input, now: Now, jitter: Jitter, policy: &Pol
     };
     cx.s.last_mono = now.mono;
     let rule = if cx.s.phase == Phase::Stopped {
+        // [R19]
         Rule::AfterStop
     } else {
         match input {
@@ -200,18 +177,22 @@ impl Cx<'_> {
         Rule::Start
     }
 
-    /// Time-based rules, in order: `[R12]` request timeout, `[R11]` expiry, `[R9]`/`[R10]` due.
+    /// Time-based rules, applied in order: `[R12]` request timeout, `[R11]` expiry, `[R9]`/`[R10]`
+    /// due; the rule reported is the first of `[R11]`, `[R12]`, `[R9]`/`[R10]`, `[R15]` that
+    /// applied, as in the Quint spec's `advance`.
     fn advance(&mut self) -> Rule {
-        let mut rule = Rule::Wait;
+        let mut abandon = false;
+        let mut expire = false;
+        let mut due = None;
         if let Phase::Requesting { since, .. } = self.s.phase {
-            // LIVE-1: a reply that never comes cannot wedge the lifecycle.
+            // [R12] LIVE-1: a reply that never comes cannot wedge the lifecycle.
             if self.now.mono >= since.saturating_add(self.policy.request_timeout()) {
                 self.fail(Failure::Imds(ImdsFailure::Timeout));
-                rule = Rule::Abandon;
+                abandon = true;
             }
         }
         if let Some(held) = &self.s.held {
-            // INV-1: what can no longer be served is dropped, on either clock.
+            // [R11] INV-1: what can no longer be served is dropped, on either clock.
             if held
                 .serve_mode(self.now, self.s.failing(), self.policy)
                 .is_none()
@@ -222,28 +203,34 @@ impl Cx<'_> {
                 self.s.expired = Some(Revoked::of(held));
                 self.drop_held(DropReason::Expired, false);
                 self.replan_after_drop();
-                rule = Rule::Expire;
+                expire = true;
             }
         }
         if let Phase::Waiting { until } | Phase::Detached { until } = self.s.phase {
             // INV-4: nothing is requested before the refresh point or the end of the backoff.
             if self.now.mono >= until {
-                let due = if self.s.held.is_some() && !self.s.failing() {
+                due = Some(if self.s.held.is_some() && !self.s.failing() {
+                    // [R9]
                     Rule::Refresh
                 } else {
+                    // [R10]
                     Rule::Retry
-                };
+                });
                 self.request_next();
-                if rule == Rule::Wait {
-                    rule = due;
-                }
             }
         }
-        rule
+        // [R11] before [R12] before [R9]/[R10] before [R15].
+        match (expire, abandon, due) {
+            (true, _, _) => Rule::Expire,
+            (false, true, _) => Rule::Abandon,
+            (false, false, Some(due)) => due,
+            (false, false, None) => Rule::Wait,
+        }
     }
 
     fn role_reply(&mut self, id: RequestId, result: &Result<RoleName, ImdsFailure>) -> Rule {
         if !matches!(self.s.outstanding(), Some((out, Request::DiscoverRole)) if out == id) {
+            // [R17]
             return Rule::StaleReply;
         }
         match result {
@@ -256,6 +243,7 @@ impl Cx<'_> {
             }
             Err(ImdsFailure::NoInstanceProfile | ImdsFailure::RoleNotFound) => self.detach(),
             Err(failure) => {
+                // [R7]
                 self.fail(Failure::Imds(failure.clone()));
                 Rule::Fail
             }
@@ -270,9 +258,10 @@ impl Cx<'_> {
         let since = match &self.s.phase {
             Phase::Requesting {
                 id: out,
-                request: Request::FetchCredentials(_),
+                request: Request::FetchCredentials,
                 since,
             } if *out == id => *since,
+            // [R17]
             _ => return Rule::StaleReply,
         };
         match result {
@@ -288,6 +277,7 @@ impl Cx<'_> {
                 Rule::RoleGone
             }
             Err(failure) => {
+                // [R7]
                 self.fail(Failure::Imds(failure.clone()));
                 Rule::Fail
             }
@@ -299,7 +289,7 @@ impl Cx<'_> {
         let margin = self.policy.expiry_margin();
         let expiration = creds.expiration();
         if expiration <= self.now.wall {
-            // Already-expired credentials from IMDS are a failure, not a success.
+            // [R6] Already-expired credentials from IMDS are a failure, not a success.
             self.fail(Failure::Stale { expiration });
             return Rule::RejectStale;
         }
@@ -313,11 +303,12 @@ impl Cx<'_> {
             &e.access_key_id == creds.access_key_id() && e.expiration == expiration
         });
         if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {
+            // [R6] Too short-lived to ever be handed out.
             self.fail(Failure::TooShortLived { lifetime });
             return Rule::RejectStale;
         }
         if self.s.is_revoked(creds.access_key_id()) {
-            // INV-2: a revoked set is never taken back: not after its role was removed or
+            // [R5] INV-2: a revoked set is never taken back: not after its role was removed or
             // changed, not after AWS rejected it, not after a newer set replaced it. (A set a
             // clock dropped is not revoked: it is judged anew, above and below.)
             self.fail(Failure::Revoked);
@@ -328,7 +319,7 @@ impl Cx<'_> {
             // usable against the corrected clocks: take it back (INV-5 holds: nothing newer
             // was accepted since).
         } else if self.s.newest.is_some_and(|newest| expiration <= newest) {
-            // INV-5: never switch to a set that expires no later; INV-4: not rotated is retried
+            // [R5] INV-5: never switch to a set that expires no later; INV-4: not rotated is retried
             // on the backoff schedule, not at once.
             self.fail(Failure::NotRotated);
             return Rule::NotRotated;
@@ -336,7 +327,6 @@ impl Cx<'_> {
         // [R4]
         self.s.generation = self.s.generation.saturating_add(1);
         let held = Held {
-            generation: self.s.generation,
             access_key_id: creds.access_key_id().clone(),
             expiration,
             deadline,
@@ -348,7 +338,7 @@ impl Cx<'_> {
             .refresh_window(lifetime, usable_left, self.jitter);
         let refresh_at = usable_until.saturating_sub(window);
         self.notify(Event::Accepted {
-            generation: held.generation,
+            generation: self.s.generation,
             access_key_id: held.access_key_id.clone(),
             expiration,
             refresh_at,
@@ -360,8 +350,7 @@ impl Cx<'_> {
         }
         self.s.newest = Some(expiration);
         self.s.expired = None;
-        self.s.failures = 0;
-        self.s.last_failure = None;
+        self.s.failing = None;
         self.s.phase = Phase::Waiting { until: refresh_at };
         Rule::Accept
     }
@@ -396,8 +385,10 @@ impl Cx<'_> {
                 // INV-2: AWS rejected the set the clock had dropped: now that is evidence.
                 self.revoke_expired();
             }
+            // [R16]
             return Rule::InvalidateOther;
         }
+        // [R13]
         self.drop_held(DropReason::Invalidated, true);
         // `newest` stays: the replacement must still expire later (INV-5).
         self.replan_after_drop();
@@ -427,7 +418,7 @@ impl Cx<'_> {
             Some(role) => {
                 self.s.phase = Phase::Requesting {
                     id,
-                    request: Request::FetchCredentials(role.clone()),
+                    request: Request::FetchCredentials,
                     since,
                 };
                 self.actions.push(Action::FetchCredentials { id, role });
@@ -447,7 +438,7 @@ impl Cx<'_> {
     fn fail(&mut self, failure: Failure) {
         // INV-4, one retry schedule: the transport's HTTP attempts count, not just this one.
         let spent = self.policy.attempts_spent(&failure);
-        self.s.failures = self.s.failures.saturating_add(spent);
+        let failures = self.s.failure_count().saturating_add(spent);
         let serving_left = self.s.held.as_ref().and_then(|h| {
             h.serve_mode(self.now, true, self.policy)?;
             // Close in on the usable deadline first; inside the grace period, on its end.
@@ -464,20 +455,23 @@ impl Cx<'_> {
             // INV-4: IMDS has not rotated yet while usable credentials are held: poll, no
             // closer than the backoff base and a handful of times per usable window.
             (Some(left), Failure::NotRotated | Failure::Revoked) => {
-                self.policy
-                    .polling_delay(self.s.failures, left, self.jitter)
+                self.policy.polling_delay(failures, left, self.jitter)
             }
             _ => self
                 .policy
-                .backoff_delay(self.s.failures, serving_left, self.jitter),
+                .backoff_delay(failures, serving_left, self.jitter),
         };
         let retry_at = self.now.mono.saturating_add(delay);
         self.notify(Event::AttemptFailed {
             failure: failure.clone(),
-            failures: self.s.failures,
+            failures,
             retry_at,
         });
-        self.s.last_failure = Some(failure);
+        self.s.failing = Some(Failing {
+            // At least one attempt is spent.
+            count: NonZeroU32::new(failures).unwrap_or(NonZeroU32::MIN),
+            last: failure,
+        });
         self.s.phase = Phase::Waiting { until: retry_at };
     }
 
@@ -536,3 +530,6 @@ impl Cx<'_> {
         self.actions.push(Action::Notify(event));
     }
 }
+
+#[cfg(test)]
+mod tests;

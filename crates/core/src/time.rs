@@ -303,4 +303,25 @@ mod tests {
     fn mono_display() {
         assert_eq!(MonoTime::from_millis(12_345).to_string(), "t+12.345s");
     }
+
+    #[test]
+    fn now_advances_both_clocks_to_a_later_instant_only() {
+        let now = Now::new(
+            MonoTime::from_millis(1_000_000),
+            WallTime::from_unix_secs(1_795_862_471),
+        );
+        let five = Duration::from_secs(5);
+        let cases = [
+            (
+                now.mono.saturating_add(five),
+                Now::new(now.mono.saturating_add(five), now.wall.saturating_add(five)),
+            ),
+            (now.mono.saturating_sub(five), now),
+        ];
+        for (to, want) in cases {
+            assert_eq!(now.advance_to(to), want);
+        }
+        assert_eq!(Jitter::from_raw(123_456).raw(), 123_456);
+        assert_eq!(Jitter::ONE.raw(), u32::MAX);
+    }
 }

@@ -9,8 +9,8 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use arc_swap::{ArcSwap, Guard};
 use credcycle_clock::{Clock, SystemClock};
 use credcycle_core::{
-    AccessKeyId, Action, Credentials, Event, ImdsFailure, Input, Machine, MonoTime, Now, Phase,
-    Policy, RoleName, SecretAccessKey, SessionToken, StateKind, WallTime,
+    AccessKeyId, Action, Credentials, Event, ImdsFailure, Input, Machine, MonoTime, Now, Policy,
+    RoleName, SecretAccessKey, SessionToken, StateKind, WallTime,
 };
 use credcycle_imds::container::{ContainerClient, ContainerConfig};
 use credcycle_imds::{ImdsClient, ImdsConfig, UreqTransport};
@@ -417,7 +417,7 @@ impl Provider {
     /// The role in use, once known.
     #[must_use]
     pub fn role(&self) -> Option<RoleName> {
-        self.shared.lock().machine.state().role.clone()
+        self.shared.lock().machine.state().role().cloned()
     }
 
     /// A snapshot of the state, the time the held credentials stay usable, and the counters
@@ -428,7 +428,7 @@ impl Provider {
         let cold = shared.lock();
         let now = shared.clock.now();
         let machine = &cold.machine;
-        let usable_for = match (machine.credentials(now), machine.state().held.as_ref()) {
+        let usable_for = match (machine.credentials(now), machine.state().held()) {
             (Ok(handout), Some(held)) if !handout.in_grace() => {
                 let policy = machine.policy();
                 let mono = held
@@ -733,7 +733,7 @@ impl Shared {
                 Ok(handout) => {
                     self.publish(&cold);
                     self.handouts.add();
-                    let passes_until = cold.machine.state().held.as_ref().map(|held| {
+                    let passes_until = cold.machine.state().held().map(|held| {
                         let policy = cold.machine.policy();
                         if handout.in_grace() {
                             Now::new(
@@ -990,14 +990,15 @@ impl Shared {
         let lag = self.clock.coarse_lag();
         let lead = self.clock.coarse_lead();
         let machine = &cold.machine;
-        let snapshot = match (machine.credentials(now), machine.state().held.as_ref()) {
+        let snapshot = match (machine.credentials(now), machine.state().held()) {
             (Ok(handout), Some(held)) if !handout.in_grace() => {
                 let policy = machine.policy();
                 let left = held
                     .usable_until(policy)
                     .saturating_duration_since(now.mono);
-                let nudge_at = match (machine.state().phase.clone(), self.background.is_some()) {
-                    (Phase::Waiting { until }, false) => coarse
+                // Holding a usable set, the machine waits for its refresh point or retry.
+                let nudge_at = match (machine.state().due_at(), self.background.is_some()) {
+                    (Some(until), false) => coarse
                         .mono
                         .saturating_add(until.saturating_duration_since(now.mono)),
                     _ => MonoTime::from_millis(u64::MAX),

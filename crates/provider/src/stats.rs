@@ -150,12 +150,12 @@ impl RefusalCounts {
         let counter = match error {
             ProviderError::TimedOut { .. } => &mut self.timed_out,
             ProviderError::Refused { refusal, .. } => match refusal {
-                Refusal::NotStarted => &mut self.not_started,
+                Refusal::Idle => &mut self.not_started,
                 Refusal::Discovering => &mut self.discovering,
                 Refusal::Fetching { .. } => &mut self.fetching,
                 Refusal::Expired { .. } => &mut self.expired,
-                Refusal::BackingOff { .. } => &mut self.backing_off,
-                Refusal::NoInstanceProfile { .. } => &mut self.no_instance_profile,
+                Refusal::Unavailable { .. } => &mut self.backing_off,
+                Refusal::Detached { .. } => &mut self.no_instance_profile,
                 Refusal::Stopped => &mut self.stopped,
                 _ => &mut self.other,
             },
@@ -504,7 +504,7 @@ mod tests {
             cause: None,
         };
         let cases = [
-            (refused(Refusal::NotStarted), "not_started"),
+            (refused(Refusal::Idle), "not_started"),
             (refused(Refusal::Discovering), "discovering"),
             (refused(Refusal::Fetching { cause: None }), "fetching"),
             (
@@ -514,7 +514,7 @@ mod tests {
                 "expired",
             ),
             (
-                refused(Refusal::BackingOff {
+                refused(Refusal::Unavailable {
                     retry_at: MonoTime::ZERO,
                     retry_in: Duration::ZERO,
                     cause: None,
@@ -522,7 +522,7 @@ mod tests {
                 "backing_off",
             ),
             (
-                refused(Refusal::NoInstanceProfile {
+                refused(Refusal::Detached {
                     retry_at: MonoTime::ZERO,
                     retry_in: Duration::ZERO,
                 }),

@@ -455,7 +455,7 @@ impl Harness {
     #[must_use]
     pub fn resume(machine: Machine, imds: ImdsModel, now: Now, skew_ms: i64, books: Books) -> Self {
         let pending = match &machine.state().phase {
-            Phase::Requesting { id, request, since } => Some((*id, request.clone(), *since)),
+            Phase::Requesting { id, request, since } => Some((*id, *request, *since)),
             _ => None,
         };
         Self {
@@ -528,7 +528,7 @@ impl Harness {
         result: Result<Credentials, ImdsFailure>,
     ) -> Result<(), Violation> {
         match self.pending.take() {
-            Some((id, Request::FetchCredentials(_), _)) => {
+            Some((id, Request::FetchCredentials, _)) => {
                 self.input(Input::CredentialsReply { id, result })
             }
             other => {
@@ -598,7 +598,12 @@ impl Harness {
                 id,
                 result: self.imds.answer_role(answer),
             },
-            Request::FetchCredentials(role) => {
+            Request::FetchCredentials => {
+                // The role asked for: a credentials request goes out only with a role known,
+                // and the role changes only on a reply.
+                let Some(role) = self.machine.state().role().cloned() else {
+                    return Ok(());
+                };
                 let margin = self.machine.policy().expiry_margin();
                 let result = self
                     .imds

@@ -1089,7 +1089,7 @@ fn the_core_follows_a_role_change_with_the_cached_listing() {
         while let Some(action) = machine.poll_action() {
             inputs.extend(h.client.answer(&action));
         }
-        if machine.kind() == StateKind::Fresh && machine.state().role == Some(role("api")) {
+        if machine.kind() == StateKind::Fresh && machine.state().role() == Some(&role("api")) {
             break;
         }
         if inputs.is_empty() {
@@ -1099,7 +1099,7 @@ fn the_core_follows_a_role_change_with_the_cached_listing() {
         }
     }
     assert_eq!(machine.kind(), StateKind::Fresh);
-    assert_eq!(machine.state().role.as_ref(), Some(&role("api")));
+    assert_eq!(machine.state().role(), Some(&role("api")));
     // Token, listing, web, web (404), re-listing, api: the rediscovery cost nothing.
     assert_eq!(h.client.counts().total(), 6);
 }

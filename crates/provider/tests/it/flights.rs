@@ -152,7 +152,7 @@ fn a_panicking_fetcher_counts_as_a_failed_request_and_does_not_wedge_the_provide
         .build()
         .expect("provider");
     let err = provider.credentials().expect_err("the fetch panicked");
-    let Some(Refusal::BackingOff { retry_in, .. }) = err.refusal().cloned() else {
+    let Some(Refusal::Unavailable { retry_in, .. }) = err.refusal().cloned() else {
         panic!("a failed attempt, backing off: {err:?}");
     };
     let text = err.to_string();

@@ -126,7 +126,7 @@ fn expired_credentials_are_never_handed_out_while_imds_is_down() {
     assert!(
         matches!(
             err.refusal(),
-            Some(Refusal::BackingOff { .. } | Refusal::Expired { .. })
+            Some(Refusal::Unavailable { .. } | Refusal::Expired { .. })
         ),
         "{err}"
     );
@@ -146,7 +146,7 @@ fn a_backing_off_provider_refuses_at_once_without_asking_imds() {
         matches!(
             err,
             ProviderError::Refused {
-                refusal: Refusal::NoInstanceProfile { .. },
+                refusal: Refusal::Detached { .. },
                 ..
             }
         ),

@@ -140,7 +140,7 @@ fn stats_follow_a_failure_a_fetch_hits_a_refresh_not_rotated_and_a_stale_set() {
     // The first fetch fails with a 500: refused, backing off, nothing usable.
     imds.script([Reply::Fail(ImdsFailure::HttpStatus(500))]);
     let err = provider.credentials().expect_err("the fetch failed");
-    let Some(Refusal::BackingOff { retry_in, .. }) = err.refusal().cloned() else {
+    let Some(Refusal::Unavailable { retry_in, .. }) = err.refusal().cloned() else {
         panic!("backing off: {err:?}");
     };
     let stats = provider.stats();

@@ -1,19 +1,21 @@
-//! Tests that kill the mutants `cargo mutants` found surviving in `credcycle-core` (see
-//! `docs/model.md`, "cargo mutants"): each pins one observable behaviour that the property tests
-//! and scenarios did not look at closely enough (a boundary of policy validation, the grace
-//! arithmetic, the text of a message, a counter, the jitter generator), through the public API.
+//! Pinned behaviours of `step` and `Machine` that the property tests, the scenarios and the model
+//! check did not look at closely enough (found by `cargo mutants`, see `docs/model.md`): the grace
+//! arithmetic, the too-short guard, stale replies, refusals, counters, the jitter generator, the
+//! names of rules and the transition table. Table-driven where the cases share a shape.
 
-use core::hash::{Hash, Hasher};
+use core::num::NonZeroU32;
 use core::time::Duration;
-use std::collections::hash_map::DefaultHasher;
 
-use credcycle_core::table::{self, Edge};
-use credcycle_core::{
-    AccessKeyId, Action, Credentials, DropReason, Failure, Held, HumanDuration, ImdsFailure, Input,
-    InputKind, Jitter, Machine, MonoTime, Now, Phase, Policy, PolicyError, Refusal, Request,
-    RequestId, RoleName, Rule, SecretAccessKey, ServeMode, SessionToken, State, StateKind,
-    UsageError, WallTime, step,
-};
+use crate::creds::{AccessKeyId, Credentials, RoleName, SecretAccessKey, SessionToken};
+use crate::input::{ImdsFailure, Input, InputKind, RequestId};
+use crate::machine::{Machine, Refusal, UsageError};
+use crate::output::{Action, DropReason};
+use crate::policy::Policy;
+use crate::rng::SplitMix64;
+use crate::state::{Failing, Failure, Held, Phase, Request, ServeMode, State, StateKind};
+use crate::step::{Rule, step};
+use crate::table::{self, Edge};
+use crate::time::{Jitter, MonoTime, Now, WallTime};
 
 const START: i64 = 1_795_862_471; // 2026-11-28T10:41:11Z
 const MIN: Duration = Duration::from_secs(60);
@@ -43,6 +45,13 @@ fn grace_policy() -> Policy {
         .grace(5 * MIN)
         .build()
         .unwrap_or_else(|e| panic!("valid policy: {e}"))
+}
+
+fn pinned_policy() -> Policy {
+    Policy::builder()
+        .pinned_role(Some(role()))
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Drains the machine's actions; returns the id of the last request among them.
@@ -84,194 +93,47 @@ fn serving(policy: Policy, seed: u64, akid: &str) -> (Machine, Now) {
     (m, now)
 }
 
-// ---- names and messages ----
+// ---- names ----
 
 #[test]
 fn names_print_as_themselves() {
-    assert_eq!(AccessKeyId::new("ASIAX1").to_string(), "ASIAX1");
-    assert_eq!(role().to_string(), "web");
-    assert_eq!(format!("{:?}", role()), "\"web\"");
-    assert_eq!(RequestId(7).to_string(), "#7");
-    assert_eq!(StateKind::BackingOff.to_string(), "BackingOff");
-    assert_eq!(format!("{:>7}", StateKind::Fresh), "  Fresh");
-    assert_eq!(Rule::Accept.name(), "Accept");
-    assert_eq!(Rule::AfterStop.name(), "AfterStop");
-    assert_eq!(Rule::Accept.to_string(), "R4 Accept");
-    assert_eq!(Rule::ClockRegression.to_string(), "R18 ClockRegression");
-    assert_eq!(
-        DropReason::Expired.to_string(),
-        "inside the expiry margin or expired"
-    );
-    assert_eq!(
-        DropReason::RoleGone.to_string(),
-        "the role was removed or changed"
-    );
+    let cases: [(String, &str); 12] = [
+        (AccessKeyId::new("ASIAX1").to_string(), "ASIAX1"),
+        (role().to_string(), "web"),
+        (format!("{:?}", role()), "\"web\""),
+        (RequestId(7).to_string(), "#7"),
+        (StateKind::BackingOff.to_string(), "BackingOff"),
+        (format!("{:>7}", StateKind::Fresh), "  Fresh"),
+        (Rule::Accept.name().to_owned(), "Accept"),
+        (Rule::AfterStop.name().to_owned(), "AfterStop"),
+        (Rule::Accept.to_string(), "R4 Accept"),
+        (Rule::ClockRegression.to_string(), "R18 ClockRegression"),
+        (
+            DropReason::Expired.to_string(),
+            "inside the expiry margin or expired",
+        ),
+        (
+            DropReason::RoleGone.to_string(),
+            "the role was removed or changed",
+        ),
+    ];
+    for (got, want) in cases {
+        assert_eq!(got, want);
+    }
 }
 
 #[test]
-fn human_durations_use_the_unit_that_fits() {
-    let h = |ms| HumanDuration(Duration::from_millis(ms)).to_string();
-    assert_eq!(h(0), "0ms");
-    assert_eq!(h(250), "250ms");
-    assert_eq!(h(999), "999ms");
-    assert_eq!(h(1_000), "1.00s");
-    assert_eq!(h(1_250), "1.25s");
-    assert_eq!(h(59_999), "59.99s");
-    assert_eq!(h(60_000), "1m00s");
-    assert_eq!(h(294_000), "4m54s");
-    assert_eq!(h(3_599_999), "59m59s");
-    assert_eq!(h(3_600_000), "1h00m");
-    assert_eq!(h(7_500_000), "2h05m");
-}
-
-#[test]
-fn a_refusal_names_the_last_failure_only_when_there_was_one() {
-    let with = Refusal::Fetching {
-        cause: Some(Failure::Imds(ImdsFailure::Timeout)),
-    };
-    assert_eq!(
-        with.to_string(),
-        "no usable credentials: fetching from IMDS (last attempt: IMDS did not answer in time)"
-    );
-    let without = Refusal::Fetching { cause: None };
-    assert_eq!(
-        without.to_string(),
-        "no usable credentials: fetching from IMDS"
-    );
-}
-
-// ---- credentials ----
-
-#[test]
-fn credential_metadata_is_kept_and_hashing_sees_the_key() {
-    let exp = WallTime::from_unix_secs(START + 3600);
-    let plain = creds("ASIAONE", exp);
-    assert_eq!(plain.account_id(), None);
-    assert_eq!(plain.last_updated(), None);
-    let updated = WallTime::from_unix_secs(START - 60);
-    let full = creds("ASIAONE", exp)
-        .with_account_id("123456789012")
-        .with_last_updated(updated);
-    assert_eq!(full.account_id(), Some("123456789012"));
-    assert_eq!(full.last_updated(), Some(updated));
-
-    let hash = |c: &Credentials| {
-        let mut h = DefaultHasher::new();
-        c.hash(&mut h);
-        h.finish()
-    };
-    assert_eq!(
-        hash(&plain),
-        hash(&full),
-        "only the public parts are hashed"
-    );
-    assert_ne!(hash(&plain), hash(&creds("ASIATWO", exp)));
-    assert_ne!(
-        hash(&plain),
-        hash(&creds("ASIAONE", WallTime::from_unix_secs(START + 7200)))
-    );
-}
-
-// ---- policy ----
-
-#[test]
-fn policy_defaults_and_settings_are_what_the_docs_say() {
-    let p = Policy::default();
-    assert_eq!(p.backoff_cap_serving(), 5 * MIN);
-    assert_eq!(p.backoff_cap_refusing(), Duration::from_secs(10));
-    assert_eq!(p.retry_floor(), Duration::from_millis(250));
-    assert_eq!(p.grace(), Duration::ZERO);
-    assert_eq!(grace_policy().grace(), 5 * MIN);
-    assert_eq!(Policy::MAX_DURATION, Duration::from_secs(31_536_000));
-}
-
-#[test]
-fn policy_validation_boundaries_are_inclusive_where_documented() {
-    let year = Duration::from_secs(365 * 24 * 3600);
-    // Exactly one year is accepted; a millisecond more is not.
-    assert!(Policy::builder().request_timeout(year).build().is_ok());
-    assert_eq!(
-        Policy::builder()
-            .request_timeout(year + Duration::from_millis(1))
-            .build()
-            .err(),
-        Some(PolicyError::TooLong {
-            field: "request timeout"
-        })
-    );
-    // The short tier must be strictly shorter than the medium one.
-    let tiers = |short: u64, medium: u64| {
-        Policy::builder()
-            .refresh_tiers(
-                Duration::from_secs(short * 60),
-                5 * MIN,
-                Duration::from_secs(medium * 60),
-                15 * MIN,
-                60 * MIN,
-            )
-            .build()
-    };
-    assert!(tiers(20, 21).is_ok());
-    assert!(matches!(
-        tiers(20, 20),
-        Err(PolicyError::TiersOutOfOrder { .. })
-    ));
-    // Jitter up to 100 % is accepted.
-    assert!(
-        Policy::builder()
-            .refresh_jitter_percent(100)
-            .build()
-            .is_ok()
-    );
-    assert_eq!(
-        Policy::builder().refresh_jitter_percent(101).build().err(),
-        Some(PolicyError::JitterTooLarge(101))
-    );
-    // A cap equal to the base, and a floor equal to the base, are accepted.
-    let base = Duration::from_secs(10);
-    assert!(
-        Policy::builder()
-            .backoff_base(base)
-            .backoff_cap_refusing(base)
-            .backoff_cap_serving(base)
-            .build()
-            .is_ok()
-    );
-    assert!(
-        Policy::builder()
-            .backoff_base(Duration::from_secs(1))
-            .retry_floor(Duration::from_secs(1))
-            .build()
-            .is_ok()
-    );
-}
-
-// ---- time ----
-
-#[test]
-fn now_advances_both_clocks_to_a_later_instant_only() {
-    let now = t0();
-    let later = now.advance_to(now.mono.saturating_add(Duration::from_secs(5)));
-    assert_eq!(
-        later,
-        Now::new(
-            now.mono.saturating_add(Duration::from_secs(5)),
-            now.wall.saturating_add(Duration::from_secs(5)),
-        )
-    );
-    assert_eq!(
-        now.advance_to(now.mono.saturating_sub(Duration::from_secs(5))),
-        now
-    );
-    assert_eq!(Jitter::from_raw(123_456).raw(), 123_456);
-    assert_eq!(Jitter::ONE.raw(), u32::MAX);
+fn rule_ids_count_up_in_spec_order() {
+    for (i, rule) in Rule::ALL.iter().enumerate() {
+        assert_eq!(rule.id(), format!("R{}", i + 1), "{rule:?}");
+        assert_eq!(rule.name(), format!("{rule:?}"));
+    }
 }
 
 // ---- the INV-1 check with grace ----
 
 fn held_expiring_at(now: Now) -> Held {
     Held {
-        generation: 1,
         access_key_id: AccessKeyId::new("ASIAHELD"),
         expiration: now.wall,
         deadline: now.mono,
@@ -285,14 +147,23 @@ fn grace_is_bounded_on_both_clocks() {
     let h = held_expiring_at(now);
     // 10 s past expiry on both clocks: inside the grace period while failing, never otherwise.
     let inside = now.advance(Duration::from_secs(10));
-    assert_eq!(h.serve_mode(inside, true, &p), Some(ServeMode::Grace));
-    assert_eq!(h.serve_mode(inside, false, &p), None);
     // Past the grace period on the monotonic clock only (the wall clock went back): refused.
     let mono_past = Now::new(
         now.mono.saturating_add(6 * MIN),
         now.wall.saturating_add(Duration::from_secs(10)),
     );
-    assert_eq!(h.serve_mode(mono_past, true, &p), None);
+    let cases = [
+        (inside, true, Some(ServeMode::Grace)),
+        (inside, false, None),
+        (mono_past, true, None),
+    ];
+    for (at, failing, want) in cases {
+        assert_eq!(
+            h.serve_mode(at, failing, &p),
+            want,
+            "{at:?} failing {failing}"
+        );
+    }
 }
 
 #[test]
@@ -302,12 +173,23 @@ fn the_first_unservable_instant_counts_grace_only_while_failing() {
     let ms1 = Duration::from_millis(1);
     let usable_end = now.mono.saturating_sub(MIN).saturating_add(ms1);
     let grace_end = now.mono.saturating_add(5 * MIN).saturating_add(ms1);
-    let p = grace_policy();
-    assert_eq!(h.unservable_from(false, &p), usable_end);
-    assert_eq!(h.unservable_from(true, &p), grace_end);
-    let no_grace = Policy::default();
-    assert_eq!(h.unservable_from(true, &no_grace), usable_end);
-    assert_eq!(h.usable_until(&no_grace), now.mono.saturating_sub(MIN));
+    let cases = [
+        (grace_policy(), false, usable_end),
+        (grace_policy(), true, grace_end),
+        (Policy::default(), true, usable_end),
+    ];
+    for (p, failing, want) in cases {
+        assert_eq!(
+            h.unservable_from(failing, &p),
+            want,
+            "grace {:?}",
+            p.grace()
+        );
+    }
+    assert_eq!(
+        h.usable_until(&Policy::default()),
+        now.mono.saturating_sub(MIN)
+    );
 }
 
 #[test]
@@ -319,16 +201,19 @@ fn a_failure_while_serving_closes_in_on_the_usable_deadline_not_the_grace_end() 
     let now = t0();
     let mut s = State::new(&p);
     s.role = Some(role());
-    s.failures = 20;
+    s.failing = Some(Failing {
+        count: NonZeroU32::new(20).unwrap_or(NonZeroU32::MIN),
+        last: Failure::Imds(ImdsFailure::Timeout),
+    });
+    s.generation = 1;
     s.held = Some(Held {
-        generation: 1,
         access_key_id: AccessKeyId::new("ASIAHELD"),
         expiration: now.wall.saturating_add(3 * MIN),
         deadline: now.mono.saturating_add(3 * MIN),
     });
     s.phase = Phase::Requesting {
         id: RequestId(1),
-        request: Request::FetchCredentials(role()),
+        request: Request::FetchCredentials,
         since: now.mono,
     };
     s.next_request = 2;
@@ -355,12 +240,8 @@ fn a_failure_while_serving_closes_in_on_the_usable_deadline_not_the_grace_end() 
 
 #[test]
 fn a_credentials_reply_to_another_request_is_stale() {
-    let p = Policy::builder()
-        .pinned_role(Some(role()))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
     let now = t0();
-    let mut m = Machine::new(p, 1);
+    let mut m = Machine::new(pinned_policy(), 1);
     assert_eq!(m.handle_input(now, Input::Demand), Ok(Rule::Start));
     let id = last_request(&mut m).unwrap_or_else(|| panic!("a credentials request"));
     assert_eq!(m.kind(), StateKind::Fetching);
@@ -371,7 +252,7 @@ fn a_credentials_reply_to_another_request_is_stale() {
     };
     assert_eq!(m.handle_input(now, late), Ok(Rule::StaleReply));
     assert_eq!(m.kind(), StateKind::Fetching);
-    assert!(m.state().held.is_none());
+    assert!(m.state().held().is_none());
     assert_eq!(m.stats().stale_replies, 1);
 }
 
@@ -380,13 +261,9 @@ fn a_set_is_too_short_lived_when_its_monotonic_deadline_is_inside_the_margin() {
     // The monotonic deadline counts from the request's start: a set living the margin and 20 s,
     // answered 30 s after the request, has its deadline 50 s away, inside the margin, although
     // its Expiration is 80 s away. It is refused (R6), and so is one living exactly the margin.
-    let p = Policy::builder()
-        .pinned_role(Some(role()))
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
     let asked = t0();
     let judge = |lifetime: Duration, delay: Duration| {
-        let mut m = Machine::new(p.clone(), 1);
+        let mut m = Machine::new(pinned_policy(), 1);
         assert_eq!(m.handle_input(asked, Input::Demand), Ok(Rule::Start));
         let id = last_request(&mut m).unwrap_or_else(|| panic!("a credentials request"));
         let now = asked.advance(delay);
@@ -400,10 +277,20 @@ fn a_set_is_too_short_lived_when_its_monotonic_deadline_is_inside_the_margin() {
         )
     };
     let s = Duration::from_secs;
-    assert_eq!(judge(MIN + s(20), s(30)), Ok(Rule::RejectStale));
-    assert_eq!(judge(MIN + s(20), s(19)), Ok(Rule::Accept));
-    assert_eq!(judge(MIN, Duration::ZERO), Ok(Rule::RejectStale));
-    assert_eq!(judge(MIN + s(1), Duration::ZERO), Ok(Rule::Accept));
+    // (lifetime at receipt, time from request to reply, rule)
+    let cases = [
+        (MIN + s(20), s(30), Rule::RejectStale),
+        (MIN + s(20), s(19), Rule::Accept),
+        (MIN, Duration::ZERO, Rule::RejectStale),
+        (MIN + s(1), Duration::ZERO, Rule::Accept),
+    ];
+    for (lifetime, delay, want) in cases {
+        assert_eq!(
+            judge(lifetime, delay),
+            Ok(want),
+            "{lifetime:?} after {delay:?}"
+        );
+    }
 }
 
 // ---- the machine's bookkeeping ----
@@ -502,41 +389,24 @@ fn stats_count_inputs_stale_replies_and_clock_regressions() {
     assert_eq!(m.stats().inputs, 0);
     assert!(m.handle_input(now, Input::Demand).is_ok());
     let _ = last_request(&mut m);
-    assert_eq!(
-        m.handle_input(
-            now,
-            Input::RoleReply {
-                id: RequestId(999),
-                result: Ok(role())
-            }
-        ),
-        Ok(Rule::StaleReply)
-    );
-    assert_eq!(
-        m.handle_input(
-            now,
-            Input::RoleReply {
-                id: RequestId(998),
-                result: Ok(role())
-            }
-        ),
-        Ok(Rule::StaleReply)
-    );
     let before = Now::new(now.mono.saturating_sub(Duration::from_millis(1)), now.wall);
-    assert_eq!(
-        m.handle_input(before, Input::Tick),
-        Err(UsageError::TimeWentBackwards {
-            last: now.mono,
-            now: before.mono
-        })
-    );
-    assert_eq!(
-        m.handle_input(before, Input::Tick),
-        Err(UsageError::TimeWentBackwards {
-            last: now.mono,
-            now: before.mono
-        })
-    );
+    let backwards = Err(UsageError::TimeWentBackwards {
+        last: now.mono,
+        now: before.mono,
+    });
+    let stale = |id| Input::RoleReply {
+        id: RequestId(id),
+        result: Ok(role()),
+    };
+    let cases = [
+        (now, stale(999), Ok(Rule::StaleReply)),
+        (now, stale(998), Ok(Rule::StaleReply)),
+        (before, Input::Tick, backwards),
+        (before, Input::Tick, backwards),
+    ];
+    for (at, input, want) in cases {
+        assert_eq!(m.handle_input(at, input), want);
+    }
     let stats = m.stats();
     assert_eq!(
         (stats.inputs, stats.stale_replies, stats.clock_regressions),
@@ -574,7 +444,7 @@ fn machine_jitter_is_the_documented_seeded_generator() {
             .is_ok()
         );
         // One draw per input: the demand's, then the reply's, which plans the retry.
-        let mut rng = credcycle_core::SplitMix64::new(seed);
+        let mut rng = SplitMix64::new(seed);
         let _ = rng.next_u32();
         let jitter = Jitter::from_raw(rng.next_u32());
         let want = now.mono.saturating_add(p.backoff_delay(1, None, jitter));
@@ -595,25 +465,35 @@ fn machine_jitter_is_the_documented_seeded_generator() {
 
 #[test]
 fn the_table_allows_only_its_rows_and_quiet_self_loops() {
-    let row = table::TABLE[0];
-    assert!(table::allows(&row));
     let quiet_loop = Edge {
         from: StateKind::Fresh,
         input: InputKind::Demand,
         to: StateKind::Fresh,
         rule: Rule::Wait,
     };
-    assert!(table::allows(&quiet_loop));
-    let quiet_move = Edge {
-        to: StateKind::Unavailable,
-        ..quiet_loop
-    };
-    assert!(!table::allows(&quiet_move), "a quiet rule never moves");
-    let made_up = Edge {
-        from: StateKind::Idle,
-        input: InputKind::Tick,
-        to: StateKind::Fresh,
-        rule: Rule::Accept,
-    };
-    assert!(!table::allows(&made_up));
+    let cases = [
+        (table::TABLE[0], true, "a row"),
+        (quiet_loop, true, "a quiet self-loop"),
+        (
+            Edge {
+                to: StateKind::Unavailable,
+                ..quiet_loop
+            },
+            false,
+            "a quiet rule never moves",
+        ),
+        (
+            Edge {
+                from: StateKind::Idle,
+                input: InputKind::Tick,
+                to: StateKind::Fresh,
+                rule: Rule::Accept,
+            },
+            false,
+            "made up",
+        ),
+    ];
+    for (edge, want, what) in cases {
+        assert_eq!(table::allows(&edge), want, "{what}");
+    }
 }
