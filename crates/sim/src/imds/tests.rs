@@ -1,9 +1,16 @@
 //! Unit tests of the sans-IO core, on virtual time only.
 
+use std::time::Duration;
+
+use credcycle_core::{MonoTime, Now, WallTime};
 use proptest::prelude::*;
 use serde_json::Value;
 
+use super::control::{percent_decode, query_param};
 use super::*;
+use crate::config::{ConfigError, SimConfig};
+use crate::report::Report;
+use crate::request::{SimReply, SimRequest, TOKEN_HEADER, TOKEN_PATH, TTL_HEADER};
 use crate::scenario::Scenario;
 
 /// 2026-11-28T10:41:11Z.

@@ -1,3 +1,6 @@
+use std::path::Path;
+
+use super::file::line_column;
 use super::*;
 
 fn secs(s: u64) -> Duration {
