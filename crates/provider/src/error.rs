@@ -2,10 +2,12 @@
 
 use core::time::Duration;
 
-use credcycle_core::Refusal;
+use credcycle_core::{PolicyError, Refusal};
+use credcycle_imds::ConfigError as ImdsConfigError;
+use credcycle_imds::container::ContainerConfigError;
 
 /// Why the Provider handed out nothing.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProviderError {
     /// The lifecycle refused: nothing usable is held, and no request can be made now (backing
@@ -26,9 +28,20 @@ pub enum ProviderError {
         /// The core's refusal at the end of the wait.
         refusal: Refusal,
     },
-    /// The settings are invalid (the message names the setting).
+    /// The IMDS settings, or their environment variables, are invalid (the message names the
+    /// setting).
     #[error("invalid provider settings: {0}")]
-    Config(String),
+    Imds(#[from] ImdsConfigError),
+    /// The container-credentials settings, or their environment variables, are invalid (the
+    /// message names the setting).
+    #[error("invalid provider settings: {0}")]
+    Container(#[from] ContainerConfigError),
+    /// The policy, adjusted to the source (its pinned role, its HTTP attempts), is invalid.
+    #[error("invalid provider settings: {0}")]
+    Policy(#[from] PolicyError),
+    /// The background refresh thread could not be started.
+    #[error("invalid provider settings: cannot start the refresh thread: {0}")]
+    Spawn(#[source] std::io::Error),
     /// The blocking task behind `credentials_async` panicked or was cancelled.
     #[error("the credentials task failed: {0}")]
     Task(String),
@@ -40,7 +53,11 @@ impl ProviderError {
     pub fn refusal(&self) -> Option<&Refusal> {
         match self {
             Self::Refused { refusal, .. } | Self::TimedOut { refusal, .. } => Some(refusal),
-            Self::Config(_) | Self::Task(_) => None,
+            Self::Imds(_)
+            | Self::Container(_)
+            | Self::Policy(_)
+            | Self::Spawn(_)
+            | Self::Task(_) => None,
         }
     }
 }

@@ -86,8 +86,9 @@ impl Provider {
     ///
     /// # Errors
     ///
-    /// [`ProviderError::Config`] when an environment variable is invalid (a `FULL_URI` to a
-    /// host that is not allowed, for one).
+    /// [`ProviderError::Container`] or [`ProviderError::Imds`] when an environment variable is
+    /// invalid (a `FULL_URI` to a host that is not allowed, for one); see
+    /// [`build`](ProviderBuilder::build).
     pub fn from_env() -> Result<Self, ProviderError> {
         Self::builder().build()
     }
@@ -164,8 +165,10 @@ impl ProviderBuilder {
     ///
     /// # Errors
     ///
-    /// [`ProviderError::Config`] when the IMDS settings (or their environment variables) are
-    /// invalid.
+    /// [`ProviderError::Imds`] or [`ProviderError::Container`] when the settings of the source
+    /// (or their environment variables) are invalid, [`ProviderError::Policy`] when the policy
+    /// adjusted to the source is, and [`ProviderError::Spawn`] when the refresh thread cannot
+    /// start.
     pub fn build(self) -> Result<Provider, ProviderError> {
         let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock::new()));
         let seed = self.seed.unwrap_or_else(crate::random_seed);
@@ -183,8 +186,7 @@ impl ProviderBuilder {
                 if source == Source::Container {
                     let config = match self.container {
                         Some(config) => config,
-                        None => ContainerConfig::from_env()
-                            .map_err(|e| ProviderError::Config(e.to_string()))?,
+                        None => ContainerConfig::from_env()?,
                     };
                     // No role to discover: the core fetches for the pinned label at once
                     // ([R1]) and, since the endpoint never answers "no such role", never drops
@@ -193,8 +195,7 @@ impl ProviderBuilder {
                         .to_builder()
                         .pinned_role(Some(config.label().clone()))
                         .http_attempts(config.num_attempts())
-                        .build()
-                        .map_err(|e| ProviderError::Config(e.to_string()))?;
+                        .build()?;
                     Box::new(ContainerClient::with_config(config))
                 } else {
                     imds_fetcher(self.imds, seed, &mut policy, &clock)?
@@ -232,9 +233,7 @@ impl ProviderBuilder {
             std::thread::Builder::new()
                 .name("credcycle-refresh".into())
                 .spawn(move || run_background(&weak, &signal))
-                .map_err(|e| {
-                    ProviderError::Config(format!("cannot start the refresh thread: {e}"))
-                })?;
+                .map_err(ProviderError::Spawn)?;
         }
         Ok(Provider { shared })
     }
@@ -254,26 +253,21 @@ fn imds_fetcher(
 ) -> Result<Box<dyn Fetcher>, ProviderError> {
     let config = match config {
         Some(config) => config,
-        None => ImdsConfig::builder()
-            .jitter_seed(seed)
-            .build_with_env()
-            .map_err(|e| ProviderError::Config(e.to_string()))?,
+        None => ImdsConfig::builder().jitter_seed(seed).build_with_env()?,
     };
     if let (Some(role), None) = (config.pinned_role(), policy.pinned_role()) {
         // AWS_EC2_INSTANCE_PROFILE_NAME: the core skips discovery too.
         *policy = policy
             .to_builder()
             .pinned_role(Some(role.clone()))
-            .build()
-            .map_err(|e| ProviderError::Config(e.to_string()))?;
+            .build()?;
     }
     // One retry schedule (INV-4): the client's HTTP attempts count against the core's backoff
     // instead of multiplying it.
     *policy = policy
         .to_builder()
         .http_attempts(config.num_attempts())
-        .build()
-        .map_err(|e| ProviderError::Config(e.to_string()))?;
+        .build()?;
     Ok(Box::new(ImdsClient::new(
         config,
         UreqTransport::new(),

@@ -119,10 +119,17 @@ fn an_explicit_source_without_its_settings_is_a_config_error_not_a_connection() 
         .background_refresh(false)
         .build()
         .expect_err("not configured");
-    assert!(matches!(err, ProviderError::Config(_)));
+    assert!(matches!(err, ProviderError::Container(_)));
     assert!(
         err.to_string()
             .contains("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    );
+    // The message reads as it did when the variant held a string; the typed error is its source.
+    let source = std::error::Error::source(&err).expect("a source");
+    assert!(source.is::<credcycle::ContainerConfigError>(), "{source:?}");
+    assert_eq!(
+        err.to_string(),
+        format!("invalid provider settings: {source}")
     );
     assert_eq!(Source::default(), Source::Auto);
     assert_eq!(Source::Container.to_string(), "container");
