@@ -2,8 +2,8 @@ use std::collections::BTreeMap;
 
 use super::*;
 
-/// An environment from `(name, value)` pairs.
-fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
+/// An environment from `(name, value)` pairs (also used by the shared config file's tests).
+pub(super) fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: BTreeMap<String, String> = pairs
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -1,19 +1,10 @@
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use credcycle_core::RoleName;
 
 use super::*;
+use crate::config::tests::env;
 use crate::config::{Endpoint, ImdsConfig, ImdsConfigBuilder, SettingSource};
-
-/// An environment from `(name, value)` pairs.
-fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
-    let map: BTreeMap<String, String> = pairs
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-    move |name| map.get(name).cloned()
-}
 
 fn profile(contents: &str, name: &str) -> SharedConfig {
     SharedConfig::parse("/cfg/config", contents, name).unwrap()
