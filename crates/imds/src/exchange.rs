@@ -11,9 +11,8 @@
 //! - [`Step::Done`]: the result.
 //!
 //! The steps are typestate: an exchange waiting for a reply cannot be polled, and a finished one
-//! is gone. A driver is a few lines, and this crate has two, the blocking
-//! [`ImdsClient`](crate::ImdsClient) and (feature `tokio`) the `AsyncImdsClient`, which share
-//! every decision made here:
+//! is gone. A driver is a few lines; this crate's is the blocking
+//! [`ImdsClient`](crate::ImdsClient), and every decision it acts on is made here:
 //!
 //! ```
 //! use std::time::Duration;

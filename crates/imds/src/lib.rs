@@ -16,10 +16,10 @@
 //!    rules, retries with jittered backoff, the role cache and the single re-listing, the
 //!    extended-path fallback. It says "send this", "wait this long" or "done"; the caller does
 //!    the IO.
-//! 3. **Drivers**: [`ImdsClient`] over a blocking [`Transport`] ([`UreqTransport`]), and
-//!    (feature `tokio`) `AsyncImdsClient` over an `AsyncTransport` (`HyperTransport`). Each is a
-//!    twenty-line loop around an [`Exchange`], so both behave identically. Both have
-//!    [`answer`](ImdsClient::answer), which turns the core's `Action`s into its `Input`s.
+//! 3. **The driver**: [`ImdsClient`], a short loop around an [`Exchange`] over a blocking
+//!    [`Transport`] ([`UreqTransport`]). Its [`answer`](ImdsClient::answer) turns the core's
+//!    `Action`s into its `Input`s. Async programs use the `credcycle` Provider's
+//!    `credentials_async`; its docs (docs/provider.md) say why there is no async client here.
 //!
 //! ```
 //! use std::time::Duration;
@@ -106,15 +106,12 @@
 //! secrets are zeroized on drop and redacted in `Debug`; the token header is redacted in
 //! [`HttpRequest`]'s `Debug`. Reads go through `expose_secret()`, `expose_body()` and
 //! `expose_headers()`, easy to audit. The limits are honest: the HTTP libraries and
-//! `serde_json` make copies this crate cannot zeroize (socket buffers, hyper's `Bytes`,
+//! `serde_json` make copies this crate cannot zeroize (socket buffers,
 //! `serde_json`'s scratch buffer for escaped strings), and a growing buffer may leave an old
 //! allocation behind (the transports preallocate to make that rare).
 //!
 //! ## Feature flags
 //!
-//! - `tokio`: `AsyncTransport`, `HyperTransport` (hyper 1 + hyper-util: the smallest HTTP/1.1
-//!   client, with no TLS and no proxy logic, already used by the simulator; its docs say more)
-//!   and `AsyncImdsClient`.
 //! - `mock`: `MockTransport`, a [mockall](https://docs.rs/mockall) mock of [`Transport`].
 
 #![forbid(unsafe_code)]
@@ -123,8 +120,6 @@
     deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
-#[cfg(feature = "tokio")]
-mod asynchronous;
 mod client;
 pub mod codec;
 pub mod config;
@@ -134,8 +129,6 @@ pub mod exchange;
 mod token;
 mod transport;
 
-#[cfg(feature = "tokio")]
-pub use asynchronous::{AsyncImdsClient, AsyncTransport, HyperTransport};
 pub use client::ImdsClient;
 pub use codec::{HttpRequest, HttpResponse, JsonErrorCategory, Method, ParseError, RequestKind};
 pub use config::{

@@ -10,43 +10,6 @@ use credcycle_imds::{
 
 use crate::server::{Behave, Server, imds, reply};
 
-/// The hyper transport as a blocking one, for the shared cases.
-#[cfg(feature = "tokio")]
-struct BlockOn {
-    runtime: tokio::runtime::Runtime,
-    transport: credcycle_imds::HyperTransport,
-}
-
-#[cfg(feature = "tokio")]
-impl BlockOn {
-    fn new() -> Self {
-        // A worker thread keeps polling hyper's connection tasks between calls, as in a real
-        // program (a current-thread runtime would leave them idle outside `block_on`).
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .enable_all()
-            .build()
-            .expect("a runtime");
-        let transport = {
-            let _guard = runtime.enter();
-            credcycle_imds::HyperTransport::new()
-        };
-        Self { runtime, transport }
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl Transport for BlockOn {
-    fn send(
-        &self,
-        request: &HttpRequest,
-        timeout: Duration,
-    ) -> Result<credcycle_imds::HttpResponse, TransportError> {
-        use credcycle_imds::AsyncTransport as _;
-        self.runtime.block_on(self.transport.send(request, timeout))
-    }
-}
-
 /// Defines one test per transport for a case `fn(&dyn Transport)`.
 macro_rules! cases {
     ($($case:ident),* $(,)?) => {
@@ -55,15 +18,6 @@ macro_rules! cases {
                 #[test]
                 fn $case() {
                     super::$case(&credcycle_imds::UreqTransport::new());
-                }
-            )*
-        }
-        #[cfg(feature = "tokio")]
-        mod hyper {
-            $(
-                #[test]
-                fn $case() {
-                    super::$case(&super::BlockOn::new());
                 }
             )*
         }
