@@ -1,12 +1,13 @@
 //! Errors: what a transport reports, and what an IMDS operation fails with.
 
-use core::fmt;
 use core::time::Duration;
 
 use credcycle_core::{ImdsFailure, RoleName};
 
-use crate::codec::{MAX_BODY_LEN, ParseError, RequestKind, Secs, not_success_hint};
-use crate::config::Endpoint;
+use crate::codec::{ParseError, not_success_hint};
+use crate::endpoint::Endpoint;
+use crate::message::{Attempts, Secs};
+use crate::protocol::{MAX_BODY_LEN, RequestKind};
 
 /// Why a transport got no HTTP reply (an HTTP reply of any status is not a transport error).
 ///
@@ -310,18 +311,6 @@ impl ImdsError {
             Self::NoInstanceProfile => Some(RequestKind::RoleListing),
             Self::RoleNotFound { .. } | Self::NotSuccess { .. } => Some(RequestKind::Credentials),
             Self::Disabled => None,
-        }
-    }
-}
-
-/// `1 attempt`, `3 attempts`.
-struct Attempts(u32);
-
-impl fmt::Display for Attempts {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            1 => f.write_str("1 attempt"),
-            n => write!(f, "{n} attempts"),
         }
     }
 }

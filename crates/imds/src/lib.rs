@@ -124,21 +124,27 @@ mod client;
 pub mod codec;
 pub mod config;
 pub mod container;
+mod endpoint;
 mod error;
 pub mod exchange;
+mod http;
+mod message;
+mod protocol;
 mod token;
 mod transport;
 
 pub use client::ImdsClient;
-pub use codec::{HttpRequest, HttpResponse, JsonErrorCategory, Method, ParseError, RequestKind};
+pub use codec::{JsonErrorCategory, ParseError};
 pub use config::{
-    ConfigError, Endpoint, EndpointError, EndpointMode, ImdsConfig, ImdsConfigBuilder,
-    SettingSource, ValueError, vars,
+    ConfigError, EndpointMode, ImdsConfig, ImdsConfigBuilder, SettingSource, ValueError, vars,
 };
+pub use endpoint::{Endpoint, EndpointError};
 pub use error::{ConnectFailure, ImdsError, TransportError};
 pub use exchange::{
     Exchange, Output, PendingRequest, RequestCounts, Session, Step, TokenStatus, Waiting,
 };
+pub use http::{HttpRequest, HttpResponse};
+pub use protocol::{Method, RequestKind};
 pub use token::ImdsToken;
 #[cfg(any(test, feature = "mock"))]
 pub use transport::MockTransport;

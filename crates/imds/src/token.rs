@@ -1,4 +1,6 @@
-//! The IMDSv2 session token: a secret, held like one.
+//! The tokens sent in headers: the IMDSv2 session token ([`ImdsToken`]) and a
+//! container-credentials endpoint's authorization token ([`AuthorizationToken`]). Secrets, held
+//! like them.
 
 use core::fmt;
 
@@ -6,6 +8,9 @@ use credcycle_core::REDACTED;
 use zeroize::Zeroizing;
 
 use crate::codec::ParseError;
+
+mod authorization;
+pub use authorization::{AuthorizationToken, TokenProblem};
 
 /// An IMDSv2 session token (the body of the reply to `PUT /latest/api/token`).
 ///

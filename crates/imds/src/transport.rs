@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use zeroize::Zeroizing;
 
-use crate::codec::{HttpRequest, HttpResponse, MAX_BODY_LEN, Method};
 use crate::error::TransportError;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::protocol::{MAX_BODY_LEN, Method};
 
 /// Sends one [`HttpRequest`] and returns the reply, blocking.
 ///

@@ -1,7 +1,9 @@
-use credcycle_core::InvalidRoleName;
+use credcycle_core::{Credentials, InvalidRoleName, RoleName, WallTime};
 use proptest::prelude::*;
 
 use super::*;
+use crate::endpoint::Endpoint;
+use crate::token::ImdsToken;
 
 /// 2026-11-28T10:41:11Z.
 const EXPIRATION: i64 = 1_795_862_471;
@@ -568,28 +570,6 @@ fn request_kinds_read_well_in_messages() {
         ]
     );
     assert_eq!(Method::Put.to_string(), "PUT");
-}
-
-#[test]
-fn durations_read_well_in_messages() {
-    let cases = [
-        (Duration::from_secs(1), "1s"),
-        (Duration::from_millis(1500), "1.5s"),
-        (Duration::from_millis(2250), "2.25s"),
-        (Duration::from_millis(250), "250ms"),
-        (Duration::from_secs(600), "600s"),
-    ];
-    for (d, want) in cases {
-        assert_eq!(Secs(d).to_string(), want);
-    }
-}
-
-#[test]
-fn sanitize_replaces_control_characters_and_shortens() {
-    assert_eq!(sanitize("a\u{0}b\tc", 10), "a?b?c");
-    assert_eq!(sanitize("abcdef", 3), "abc...");
-    assert_eq!(sanitize("abc", 3), "abc");
-    assert_eq!(sanitize("", 3), "");
 }
 
 proptest! {

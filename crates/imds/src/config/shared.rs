@@ -60,7 +60,7 @@ use std::path::{Path, PathBuf};
 use ini::{Ini, ParseOption};
 
 use super::{ConfigError, ValueError, vars};
-use crate::codec::sanitize;
+use crate::message::sanitize;
 
 /// The keys read from a profile of the shared config file.
 pub mod keys {

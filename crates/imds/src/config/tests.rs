@@ -1,5 +1,10 @@
 use std::collections::BTreeMap;
 
+use core::time::Duration;
+
+use credcycle_core::{InvalidRoleName, RoleName};
+
+use super::builder::TIMEOUT_RANGE;
 use super::*;
 
 /// An environment from `(name, value)` pairs (also used by the shared config file's tests).

@@ -1,8 +1,14 @@
 use std::sync::{Arc, Mutex};
 
+use core::time::Duration;
+use std::path::Path;
+
+use credcycle_core::{Action, ImdsFailure, Input, RequestId, RoleName};
+
 use super::*;
-use crate::codec::HttpResponse;
-use crate::transport::FnTransport;
+use crate::error::TransportError;
+use crate::http::{HttpRequest, HttpResponse};
+use crate::transport::{FnTransport, Transport};
 
 const GOOD: &str = r#"{"AccessKeyId": "ASIACONTAINER", "SecretAccessKey": "container-secret",
     "Token": "container-session", "Expiration": "2026-11-28T16:41:11Z",

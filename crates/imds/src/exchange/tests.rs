@@ -5,9 +5,18 @@ use credcycle_core::{Action, ImdsFailure, Input, Now, RequestId, WallTime};
 use mockall::Sequence;
 use proptest::prelude::*;
 
+use core::time::Duration;
+
+use credcycle_core::{MonoTime, RoleName};
+
 use super::*;
-use crate::codec::{ROLE_LISTING_PATH, TOKEN_PATH};
+use crate::codec::{self, ParseError, ROLE_LISTING_PATH, TOKEN_PATH};
+use crate::config::ImdsConfig;
 use crate::config::{Endpoint, ImdsConfigBuilder, vars};
+use crate::error::{ConnectFailure, ImdsError, TransportError};
+use crate::http::{HttpRequest, HttpResponse};
+use crate::protocol::RequestKind;
+use crate::token::ImdsToken;
 use crate::{FnTransport, ImdsClient, MockTransport};
 
 const LIST: &str = ROLE_LISTING_PATH;
