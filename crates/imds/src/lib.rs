@@ -145,7 +145,7 @@ pub use exchange::{
 };
 pub use http::{HttpRequest, HttpResponse};
 pub use protocol::{Method, RequestKind};
-pub use token::ImdsToken;
+pub use token::{ImdsToken, InvalidImdsToken};
 #[cfg(any(test, feature = "mock"))]
 pub use transport::MockTransport;
 pub use transport::{FnTransport, Transport, UreqTransport};

@@ -7,8 +7,6 @@ use core::fmt;
 use credcycle_core::REDACTED;
 use zeroize::Zeroizing;
 
-use crate::codec::ParseError;
-
 mod authorization;
 pub use authorization::{AuthorizationToken, TokenProblem};
 
@@ -29,7 +27,7 @@ pub use authorization::{AuthorizationToken, TokenProblem};
 /// assert_eq!(format!("{token:?}"), "ImdsToken(** redacted **)");
 /// assert_eq!(token.expose_secret(), "AQAEAFh-example-token==");
 /// assert!(ImdsToken::new("two\nlines".to_owned()).is_err());
-/// # Ok::<(), credcycle_imds::ParseError>(())
+/// # Ok::<(), credcycle_imds::InvalidImdsToken>(())
 /// ```
 #[derive(Clone)]
 pub struct ImdsToken(Zeroizing<String>);
@@ -43,16 +41,15 @@ impl ImdsToken {
     ///
     /// # Errors
     ///
-    /// [`ParseError::EmptyToken`] for an empty token, [`ParseError::InvalidToken`] when it is
-    /// longer than [`MAX_LEN`](Self::MAX_LEN) or holds anything but visible ASCII (it could not
-    /// be sent as a header value).
-    pub fn new(token: String) -> Result<Self, ParseError> {
+    /// [`InvalidImdsToken::Empty`] for an empty token, [`InvalidImdsToken::NotHeaderValue`]
+    /// when it is longer than [`MAX_LEN`](Self::MAX_LEN) or holds anything but visible ASCII.
+    pub fn new(token: String) -> Result<Self, InvalidImdsToken> {
         let token = Zeroizing::new(token);
         if token.is_empty() {
-            return Err(ParseError::EmptyToken);
+            return Err(InvalidImdsToken::Empty);
         }
         if token.len() > Self::MAX_LEN || !token.bytes().all(|b| b.is_ascii_graphic()) {
-            return Err(ParseError::InvalidToken { len: token.len() });
+            return Err(InvalidImdsToken::NotHeaderValue { len: token.len() });
         }
         Ok(Self(token))
     }
@@ -62,6 +59,25 @@ impl ImdsToken {
     pub fn expose_secret(&self) -> &str {
         &self.0
     }
+}
+
+/// Why a text cannot be an [`ImdsToken`]. Inside a token reply it becomes
+/// [`ParseError::EmptyToken`](crate::ParseError::EmptyToken) or
+/// [`ParseError::InvalidToken`](crate::ParseError::InvalidToken).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvalidImdsToken {
+    /// Empty.
+    #[error("token is empty")]
+    Empty,
+    /// Too long, or something other than visible ASCII: it could not be sent as a header value.
+    #[error(
+        "token is not a valid header value ({len} bytes; expected at most 4096 visible ASCII characters)"
+    )]
+    NotHeaderValue {
+        /// The token's length in bytes.
+        len: usize,
+    },
 }
 
 impl fmt::Debug for ImdsToken {
@@ -86,13 +102,13 @@ mod tests {
     fn only_header_safe_tokens_are_accepted() {
         assert_eq!(
             ImdsToken::new(String::new()).unwrap_err(),
-            ParseError::EmptyToken
+            InvalidImdsToken::Empty
         );
         for bad in ["a b", "a\r\nX-Injected: 1", "caf\u{e9}", "tab\there"] {
             assert!(
                 matches!(
                     ImdsToken::new(bad.to_owned()),
-                    Err(ParseError::InvalidToken { .. })
+                    Err(InvalidImdsToken::NotHeaderValue { .. })
                 ),
                 "{bad:?}"
             );
@@ -100,7 +116,7 @@ mod tests {
         assert!(ImdsToken::new("x".repeat(ImdsToken::MAX_LEN)).is_ok());
         assert_eq!(
             ImdsToken::new("x".repeat(ImdsToken::MAX_LEN + 1)).unwrap_err(),
-            ParseError::InvalidToken {
+            InvalidImdsToken::NotHeaderValue {
                 len: ImdsToken::MAX_LEN + 1
             }
         );

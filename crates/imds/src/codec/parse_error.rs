@@ -5,6 +5,7 @@ use core::fmt;
 use credcycle_core::InvalidRoleName;
 
 use crate::protocol::MAX_BODY_LEN;
+use crate::token::InvalidImdsToken;
 
 /// Why a reply body could not be read as what was asked for.
 ///
@@ -124,6 +125,15 @@ pub enum ParseError {
 impl From<InvalidRoleName> for ParseError {
     fn from(e: InvalidRoleName) -> Self {
         Self::InvalidRoleName(e)
+    }
+}
+
+impl From<InvalidImdsToken> for ParseError {
+    fn from(e: InvalidImdsToken) -> Self {
+        match e {
+            InvalidImdsToken::Empty => Self::EmptyToken,
+            InvalidImdsToken::NotHeaderValue { len } => Self::InvalidToken { len },
+        }
     }
 }
 

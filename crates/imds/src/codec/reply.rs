@@ -17,7 +17,7 @@ use crate::token::ImdsToken;
 /// [`ParseError::InvalidToken`].
 pub fn parse_token(body: &[u8]) -> Result<ImdsToken, ParseError> {
     let text = text(body)?;
-    ImdsToken::new(text.trim().to_owned())
+    Ok(ImdsToken::new(text.trim().to_owned())?)
 }
 
 /// The token's lifetime: the TTL IMDS echoed in `X-aws-ec2-metadata-token-ttl-seconds` when it
