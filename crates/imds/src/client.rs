@@ -7,7 +7,7 @@ use credcycle_core::{Action, Credentials, ImdsFailure, Input, RequestId, RoleNam
 
 use crate::config::{ConfigError, ImdsConfig};
 use crate::error::ImdsError;
-use crate::exchange::{Exchange, Output, RequestCounts, Session, Step};
+use crate::exchange::{Exchange, Operation, RequestCounts, Session, Step};
 use crate::transport::{Transport, UreqTransport};
 
 /// A blocking IMDS client: the session logic of [`Exchange`] driven over a [`Transport`], with
@@ -199,12 +199,12 @@ impl<T, C> core::fmt::Debug for ImdsClient<T, C> {
 }
 
 /// The blocking driver: polls, sends, sleeps, until the exchange is done.
-fn drive<T: Output>(
-    mut exchange: Exchange<'_, T>,
+fn drive<O: Operation>(
+    mut exchange: Exchange<'_, O>,
     transport: &impl Transport,
     clock: &impl Clock,
     sleep: &dyn Fn(Duration),
-) -> Result<T, ImdsError> {
+) -> Result<O::Output, ImdsError> {
     loop {
         exchange = match exchange.poll(clock.now().mono) {
             Step::Send(pending) => {

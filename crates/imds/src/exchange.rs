@@ -79,11 +79,13 @@
 //! [`ImdsError::TokenTimeout`]: crate::ImdsError::TokenTimeout
 //! [`ImdsError::Unauthorized`]: crate::ImdsError::Unauthorized
 
+mod operation;
 mod session;
 mod steps;
 
+pub use operation::{DiscoverRole, FetchCredentials, Operation};
 pub use session::{RequestCounts, Session, TokenStatus};
-pub use steps::{Exchange, Output, PendingRequest, Step, Waiting};
+pub use steps::{Exchange, PendingRequest, Step, Waiting};
 
 #[cfg(test)]
 mod tests;

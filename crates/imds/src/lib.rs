@@ -141,7 +141,7 @@ pub use config::{
 pub use endpoint::{Endpoint, EndpointError};
 pub use error::{ConnectFailure, ImdsError, TransportError};
 pub use exchange::{
-    Exchange, Output, PendingRequest, RequestCounts, Session, Step, TokenStatus, Waiting,
+    Exchange, Operation, PendingRequest, RequestCounts, Session, Step, TokenStatus, Waiting,
 };
 pub use http::{HttpRequest, HttpResponse};
 pub use protocol::{Method, RequestKind};

@@ -1,98 +1,38 @@
 //! One operation in progress, and the steps it asks its driver to take.
 
-use core::marker::PhantomData;
 use core::mem;
 use core::time::Duration;
 
-use credcycle_core::{Credentials, MonoTime, RoleName};
+use credcycle_core::{MonoTime, RoleName};
 
+use super::operation::{DiscoverRole, FetchCredentials, Operation};
 use super::session::{Session, TokenState};
-use crate::codec::{self, ParseError};
+use crate::codec;
 use crate::error::{ConnectFailure, ImdsError, TransportError};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::protocol::{RequestKind, TOKEN_TTL_HEADER};
-
-/// Seals [`Output`]: only the two result types of an operation implement it.
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for credcycle_core::RoleName {}
-    impl Sealed for credcycle_core::Credentials {}
-}
-
-/// What an [`Exchange`] can produce: a [`RoleName`] or [`Credentials`]. Sealed.
-pub trait Output: sealed::Sealed + Sized {
-    #[doc(hidden)]
-    fn from_role(role: RoleName) -> Option<Self>;
-    #[doc(hidden)]
-    fn from_credentials(creds: Credentials) -> Option<Self>;
-}
-
-impl Output for RoleName {
-    fn from_role(role: RoleName) -> Option<Self> {
-        Some(role)
-    }
-    fn from_credentials(_: Credentials) -> Option<Self> {
-        None
-    }
-}
-
-impl Output for Credentials {
-    fn from_role(_: RoleName) -> Option<Self> {
-        None
-    }
-    fn from_credentials(creds: Credentials) -> Option<Self> {
-        Some(creds)
-    }
-}
 
 /// One operation in progress. Built by [`Exchange::discover_role`] or
 /// [`Exchange::fetch_credentials`]; driven with [`poll`](Self::poll).
 #[derive(Debug)]
 #[must_use = "an exchange does nothing unless polled"]
-pub struct Exchange<'s, T> {
+pub struct Exchange<'s, O: Operation> {
     session: &'s mut Session,
-    op: Op,
-    next: Next,
+    op: O,
+    next: Next<O::Output>,
     /// The kind of the last request sent, and how many times in a row it was sent.
     last_kind: Option<RequestKind>,
     attempts: u32,
     /// Whether the one token retry after a 401 was used.
     token_retried: bool,
-    output: PhantomData<fn() -> T>,
-}
-
-/// The operation, with where it stands.
-#[derive(Debug)]
-enum Op {
-    /// Listing the role.
-    DiscoverRole,
-    /// Fetching a role's credentials.
-    FetchCredentials {
-        role: RoleName,
-        path: CredentialsPath,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum CredentialsPath {
-    Extended,
-    Classic,
-    /// The classic path answered 404: reading the listing once more.
-    Relisting,
 }
 
 /// What the next poll does.
 #[derive(Debug)]
-enum Next {
+enum Next<T> {
     Send,
     Backoff(Duration),
-    Finish(Result<Reply, ImdsError>),
-}
-
-#[derive(Debug)]
-enum Reply {
-    Role(RoleName),
-    Credentials(Credentials),
+    Finish(Result<T, ImdsError>),
 }
 
 /// Why an attempt failed in a way worth retrying.
@@ -104,21 +44,21 @@ enum Retryable {
 /// What to do next, from [`Exchange::poll`].
 #[derive(Debug)]
 #[must_use]
-pub enum Step<'s, T> {
+pub enum Step<'s, O: Operation> {
     /// Send [`PendingRequest::request`] with [`PendingRequest::timeout`], then report the
     /// outcome with [`PendingRequest::on_response`].
-    Send(PendingRequest<'s, T>),
+    Send(PendingRequest<'s, O>),
     /// Sleep for [`Waiting::delay`] (backoff), then [`Waiting::resume`].
-    Wait(Waiting<'s, T>),
-    /// The operation is over.
-    Done(Result<T, ImdsError>),
+    Wait(Waiting<'s, O>),
+    /// The operation is over: its output ([`RoleName`] or `Credentials`), or why it failed.
+    Done(Result<O::Output, ImdsError>),
 }
 
 /// An exchange waiting for the reply to one request.
 #[derive(Debug)]
 #[must_use = "the exchange continues only with on_response"]
-pub struct PendingRequest<'s, T> {
-    exchange: Exchange<'s, T>,
+pub struct PendingRequest<'s, O: Operation> {
+    exchange: Exchange<'s, O>,
     request: HttpRequest,
     sent_at: MonoTime,
 }
@@ -126,41 +66,33 @@ pub struct PendingRequest<'s, T> {
 /// An exchange backing off before a retry.
 #[derive(Debug)]
 #[must_use = "the exchange continues only with resume"]
-pub struct Waiting<'s, T> {
-    exchange: Exchange<'s, T>,
+pub struct Waiting<'s, O: Operation> {
+    exchange: Exchange<'s, O>,
     delay: Duration,
 }
 
-impl<'s> Exchange<'s, RoleName> {
+impl<'s> Exchange<'s, DiscoverRole> {
     /// Discovers the role: from the cache (the pinned role, or the last listing) without a
     /// request, else from the listing.
     pub fn discover_role(session: &'s mut Session) -> Self {
         let next = match session.role.clone() {
-            Some(role) => Next::Finish(Ok(Reply::Role(role))),
+            Some(role) => Next::Finish(Ok(role)),
             None => Next::Send,
         };
-        Self::start(session, Op::DiscoverRole, next)
+        Self::start(session, DiscoverRole::new(), next)
     }
 }
 
-impl<'s> Exchange<'s, Credentials> {
+impl<'s> Exchange<'s, FetchCredentials> {
     /// Fetches `role`'s credentials.
     pub fn fetch_credentials(session: &'s mut Session, role: &RoleName) -> Self {
-        let path = if session.extended {
-            CredentialsPath::Extended
-        } else {
-            CredentialsPath::Classic
-        };
-        let op = Op::FetchCredentials {
-            role: role.clone(),
-            path,
-        };
+        let op = FetchCredentials::new(role.clone(), session.extended);
         Self::start(session, op, Next::Send)
     }
 }
 
-impl<'s, T: Output> Exchange<'s, T> {
-    fn start(session: &'s mut Session, op: Op, next: Next) -> Self {
+impl<'s, O: Operation> Exchange<'s, O> {
+    fn start(session: &'s mut Session, op: O, next: Next<O::Output>) -> Self {
         let next = if session.config.is_disabled() {
             Next::Finish(Err(ImdsError::Disabled))
         } else {
@@ -173,15 +105,14 @@ impl<'s, T: Output> Exchange<'s, T> {
             last_kind: None,
             attempts: 0,
             token_retried: false,
-            output: PhantomData,
         }
     }
 
     /// What to do next, at monotonic time `now` (which decides whether the token needs
     /// renewing, and becomes the start of its lifetime if one is requested).
-    pub fn poll(mut self, now: MonoTime) -> Step<'s, T> {
+    pub fn poll(mut self, now: MonoTime) -> Step<'s, O> {
         match mem::replace(&mut self.next, Next::Send) {
-            Next::Finish(result) => Step::Done(result.map(finish)),
+            Next::Finish(result) => Step::Done(result),
             Next::Backoff(delay) => Step::Wait(Waiting {
                 exchange: self,
                 delay,
@@ -214,19 +145,7 @@ impl<'s, T: Output> Exchange<'s, T> {
                 ));
             }
         };
-        let request = match &self.op {
-            Op::DiscoverRole
-            | Op::FetchCredentials {
-                path: CredentialsPath::Relisting,
-                ..
-            } => codec::role_listing_request(endpoint, token),
-            Op::FetchCredentials { role, path } => codec::credentials_request(
-                endpoint,
-                role,
-                *path == CredentialsPath::Extended,
-                token,
-            ),
-        };
+        let request = self.op.request(endpoint, token);
         self.sent(request)
     }
 
@@ -318,67 +237,15 @@ impl<'s, T: Output> Exchange<'s, T> {
     }
 
     fn on_success(&mut self, kind: RequestKind, body: &[u8]) {
-        match &mut self.op {
-            Op::DiscoverRole => match codec::parse_role_listing(body) {
-                Ok(role) => {
-                    self.session.role = Some(role.clone());
-                    self.next = Next::Finish(Ok(Reply::Role(role)));
-                }
-                Err(error) => self.fail(ImdsError::Malformed {
-                    request: kind,
-                    error,
-                }),
-            },
-            Op::FetchCredentials {
-                role,
-                path: CredentialsPath::Relisting,
-            } => {
-                // The credentials path answered 404 and this is the one re-listing: whatever it
-                // says, the role asked for is gone (INV-2 in the core); what it names is cached
-                // for the core's rediscovery.
-                let listed = codec::parse_role_listing(body).ok();
-                self.session.role.clone_from(&listed);
-                let role = role.clone();
-                self.fail(ImdsError::RoleNotFound { role, listed });
-            }
-            Op::FetchCredentials { role, .. } => match codec::parse_credentials(body) {
-                Ok(creds) => {
-                    self.session.role = Some(role.clone());
-                    self.next = Next::Finish(Ok(Reply::Credentials(creds)));
-                }
-                Err(ParseError::NotSuccess { code, message }) => {
-                    self.fail(ImdsError::NotSuccess { code, message });
-                }
-                Err(error) => self.fail(ImdsError::Malformed {
-                    request: kind,
-                    error,
-                }),
-            },
+        match self.op.on_success(self.session, kind, body) {
+            Ok(output) => self.next = Next::Finish(Ok(output)),
+            Err(error) => self.fail(error),
         }
     }
 
     fn on_not_found(&mut self) {
-        let pinned = self.session.config.pinned_role().is_some();
-        match &mut self.op {
-            Op::DiscoverRole
-            | Op::FetchCredentials {
-                path: CredentialsPath::Relisting,
-                ..
-            } => {
-                self.session.forget_role();
-                self.fail(ImdsError::NoInstanceProfile);
-            }
-            Op::FetchCredentials { path, .. } if *path == CredentialsPath::Extended => {
-                // Not every instance serves the extended path: fall back to the classic one,
-                // for good (sticky), at once and without spending an attempt.
-                self.session.extended = false;
-                *path = CredentialsPath::Classic;
-            }
-            Op::FetchCredentials { role, .. } if pinned => {
-                let role = role.clone();
-                self.fail(ImdsError::RoleNotFound { role, listed: None });
-            }
-            Op::FetchCredentials { path, .. } => *path = CredentialsPath::Relisting,
+        if let Err(error) = self.op.on_not_found(self.session) {
+            self.fail(error);
         }
     }
 
@@ -453,47 +320,12 @@ impl<'s, T: Output> Exchange<'s, T> {
     }
 
     fn fail(&mut self, error: ImdsError) {
-        let error = match (&self.op, error) {
-            // The credentials path already answered 404: whatever went wrong with the one
-            // re-listing (a timeout, a 5xx), the role asked for is gone, and the core must hear
-            // so to drop its credentials (INV-2). Its rediscovery will list again.
-            (
-                Op::FetchCredentials {
-                    role,
-                    path: CredentialsPath::Relisting,
-                },
-                e,
-            ) if !matches!(
-                e,
-                ImdsError::RoleNotFound { .. } | ImdsError::NoInstanceProfile
-            ) =>
-            {
-                self.session.forget_role();
-                ImdsError::RoleNotFound {
-                    role: role.clone(),
-                    listed: None,
-                }
-            }
-            (_, e) => e,
-        };
+        let error = self.op.on_failure(self.session, error);
         self.next = Next::Finish(Err(error));
     }
 }
 
-/// The typed result of a finished operation.
-fn finish<T: Output>(reply: Reply) -> T {
-    let typed = match reply {
-        Reply::Role(role) => T::from_role(role),
-        Reply::Credentials(creds) => T::from_credentials(creds),
-    };
-    // Broken invariant, not an input: `Exchange<RoleName>` is only built by `discover_role`,
-    // whose `Op::DiscoverRole` finishes only with `Reply::Role`, and `Exchange<Credentials>` only
-    // by `fetch_credentials`, whose `Op::FetchCredentials` finishes only with
-    // `Reply::Credentials` (a re-listing finishes with an error).
-    typed.unwrap_or_else(|| unreachable!("an exchange finished with another operation's reply"))
-}
-
-impl<'s, T: Output> PendingRequest<'s, T> {
+impl<'s, O: Operation> PendingRequest<'s, O> {
     /// The request to send.
     #[must_use]
     pub fn request(&self) -> &HttpRequest {
@@ -508,7 +340,7 @@ impl<'s, T: Output> PendingRequest<'s, T> {
 
     /// Hands over the outcome of sending the request: an HTTP reply of any status, or why
     /// there was none.
-    pub fn on_response(self, result: Result<HttpResponse, TransportError>) -> Exchange<'s, T> {
+    pub fn on_response(self, result: Result<HttpResponse, TransportError>) -> Exchange<'s, O> {
         let Self {
             mut exchange,
             request,
@@ -519,7 +351,7 @@ impl<'s, T: Output> PendingRequest<'s, T> {
     }
 }
 
-impl<'s, T> Waiting<'s, T> {
+impl<'s, O: Operation> Waiting<'s, O> {
     /// How long to wait before resuming.
     #[must_use]
     pub fn delay(&self) -> Duration {
@@ -527,7 +359,7 @@ impl<'s, T> Waiting<'s, T> {
     }
 
     /// Continues after the delay.
-    pub fn resume(self) -> Exchange<'s, T> {
+    pub fn resume(self) -> Exchange<'s, O> {
         self.exchange
     }
 }
