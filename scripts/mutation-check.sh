@@ -39,7 +39,7 @@ mutants=(
   "hot path ignores the coarse lag on the wall clock~crates/provider/src/provider/snapshot.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag),~.saturating_sub(policy.expiry_margin()),~credcycle/it/hot_path::"
   "serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/serve::a_host_that_is_not_a_loopback_name_is_refused"
   "serve accepts any token~crates/cli/src/serve.rs~if !bool::from(given.ct_eq(expected.as_bytes())) {~if false {~credcycle-cli/it/serve::without_a_token_configured_it_generates_one"
-  "could-not-connect retried off EC2~crates/imds/src/exchange.rs~&& !never_connected {~{~credcycle-imds/it/off_ec2_the_client_says_it_could_not_connect_at_once"
+  "could-not-connect retried off EC2~crates/imds/src/exchange/steps.rs~&& !never_connected {~{~credcycle-imds/it/off_ec2_the_client_says_it_could_not_connect_at_once"
   "inherited AWS_EC2_METADATA_DISABLED beats --endpoint~crates/cli/src/main.rs~let overridden = endpoint.is_some()~let overridden = false~credcycle-cli/it/get::an_explicit_endpoint_wins_over_an_inherited_disable"
   # Issue 10: the Provider's exits, caught by its property test (findings 1, 2 and 11).
   "invalidate publishes only after its refresh~crates/provider/src/provider.rs~// INV-2 before any request goes out: the hot path stops passing the rejected set now.\n        shared.publish(&cold);~~credcycle/it/props::"
@@ -61,11 +61,11 @@ mutants=(
   "metrics: serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/metrics::monitoring_is_under_the_host_check"
   # Issue 13: the container source (its allow-list is covered by credcycle-imds's unit tests: a
   # mutant there would make the CLI test connect to a non-loopback address).
-  "container token file never read~crates/imds/src/container.rs~Self::File { path, .. } => read_token_file(path).map(Some),~Self::File { .. } => Ok(None),~credcycle-cli/it/container::get_follows_a_token_file"
-  "container 401 retried~crates/imds/src/container.rs~status @ (401 | 403) => return Err(ContainerError::Unauthorized { status }),~status @ (401 | 403) => ContainerError::Unauthorized { status },~credcycle-cli/it/container::get_follows_a_token_file"
+  "container token file never read~crates/imds/src/container/config.rs~Self::File { path, .. } => read_token_file(path).map(Some),~Self::File { .. } => Ok(None),~credcycle-cli/it/container::get_follows_a_token_file"
+  "container 401 retried~crates/imds/src/container/client.rs~status @ (401 | 403) => return Err(ContainerError::Unauthorized { status }),~status @ (401 | 403) => ContainerError::Unauthorized { status },~credcycle-cli/it/container::get_follows_a_token_file"
   # Issue 13: the shared config file's profile layer and credcycle doctor.
-  "profile endpoint ignored~crates/imds/src/config.rs~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?~} else if let Some(endpoint) = None::<Endpoint>~credcycle-cli/it/profile::get_uses_the_endpoint_of_the_profile"
-  "profile endpoint beats the environment~crates/imds/src/config.rs~} else if let Some(endpoint) = env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?.or(env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?) {~credcycle-cli/it/profile::the_environment_beats_the_profile"
+  "profile endpoint ignored~crates/imds/src/config/builder.rs~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?~} else if let Some(endpoint) = None::<Endpoint>~credcycle-cli/it/profile::get_uses_the_endpoint_of_the_profile"
+  "profile endpoint beats the environment~crates/imds/src/config/builder.rs~} else if let Some(endpoint) = env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?.or(env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?) {~credcycle-cli/it/profile::the_environment_beats_the_profile"
   "doctor forgets the hop-limit fix~crates/cli/src/doctor.rs~.fix(HOP_LIMIT_FIX)~~credcycle-cli/it/doctor::dropped_token_puts_name_the_hop_limit"
   "doctor exits 0 at a failed step~crates/cli/src/doctor.rs~Some(step) => Err(Failure(format!(\"doctor: the {step} step failed\"))),~Some(_) => Ok(()),~credcycle-cli/it/doctor::a_closed_port_stops_at_connect"
 )
