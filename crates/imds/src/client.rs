@@ -176,13 +176,13 @@ impl<T: Transport, C: Clock> ImdsClient<T, C> {
         &mut self.session
     }
 
-    /// The transport.
+    /// The transport requests are sent over.
     #[must_use]
     pub fn transport(&self) -> &T {
         &self.transport
     }
 
-    /// The clock.
+    /// The clock the session reads `now` from.
     #[must_use]
     pub fn clock(&self) -> &C {
         &self.clock

@@ -99,7 +99,7 @@ pub enum ImdsError {
     /// this too: it drops packets rather than answering 429).
     #[error("IMDS did not answer {request} within {} ({})", Secs(*.timeout), Attempts(*.attempts))]
     Timeout {
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
         /// The timeout of each attempt.
         timeout: Duration,
@@ -118,9 +118,9 @@ pub enum ImdsError {
         if *.first_contact { "; not on EC2, or the endpoint is wrong" } else { "" }
     )]
     CouldNotConnect {
-        /// The endpoint.
+        /// The configured endpoint that could not be reached.
         endpoint: Endpoint,
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
         /// Why no connection was made.
         reason: ConnectFailure,
@@ -135,7 +135,7 @@ pub enum ImdsError {
         Attempts(*.attempts)
     )]
     ConnectionReset {
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
         /// Attempts made.
         attempts: u32,
@@ -143,7 +143,7 @@ pub enum ImdsError {
     /// Another transport failure, on every attempt.
     #[error("could not reach IMDS for {request}: {detail} ({})", Attempts(*.attempts))]
     Transport {
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
         /// What the transport reported (never a secret).
         detail: String,
@@ -155,7 +155,7 @@ pub enum ImdsError {
         "IMDS sent more than {MAX_BODY_LEN} bytes in reply to {request}: refused without reading on"
     )]
     BodyTooLarge {
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
     },
     /// IMDS answered 403 to the token request.
@@ -203,7 +203,7 @@ pub enum ImdsError {
     /// then to one with a fresh token).
     #[error("IMDS rejected the session token for {request} (HTTP 401), even a fresh one")]
     Unauthorized {
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
     },
     /// The role listing answered 404: no instance profile is attached.
@@ -240,9 +240,9 @@ pub enum ImdsError {
         Attempts(*.attempts)
     )]
     HttpStatus {
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
-        /// The status.
+        /// The HTTP status of the last reply.
         status: u16,
         /// The last reply body's length.
         body_len: usize,
@@ -252,7 +252,7 @@ pub enum ImdsError {
     /// The reply could not be read as what was asked for.
     #[error("IMDS sent a malformed reply to {request}: {error}")]
     Malformed {
-        /// The request.
+        /// The request that failed (its `Display` is what the message shows).
         request: RequestKind,
         /// What is wrong with it.
         error: ParseError,

@@ -3,23 +3,9 @@
 //! The IMDS adapter of credcycle. It fetches what `credcycle-core`'s state machine asks for
 //! (the role attached to the instance, then that role's temporary credentials) over IMDSv2, and
 //! turns each answer into the core's typed values, or a typed error that says what went wrong
-//! and, where there is one, how to fix it.
-//!
-//! Three layers, each usable on its own:
-//!
-//! 1. [`codec`]: **pure**, no IO. Builds each request ([`HttpRequest`]: method, URL, headers)
-//!    and parses each reply body into an [`ImdsToken`], a [`RoleName`](credcycle_core::RoleName)
-//!    or [`Credentials`](credcycle_core::Credentials), or a [`ParseError`]. This is the fuzzing
-//!    surface (`fuzz/`).
-//! 2. [`Session`] and [`Exchange`]: **sans-IO** session logic, one small state machine per
-//!    operation: the token cache and its renewal, the single 401 retry, the IMDSv1 fallback
-//!    rules, retries with jittered backoff, the role cache and the single re-listing, the
-//!    extended-path fallback. It says "send this", "wait this long" or "done"; the caller does
-//!    the IO.
-//! 3. **The driver**: [`ImdsClient`], a short loop around an [`Exchange`] over a blocking
-//!    [`Transport`] ([`UreqTransport`]). Its [`answer`](ImdsClient::answer) turns the core's
-//!    `Action`s into its `Input`s. Async programs use the `credcycle` Provider's
-//!    `credentials_async`; its docs (docs/provider.md) say why there is no async client here.
+//! and, where there is one, how to fix it. `docs/imds.md` is the reference: the protocol as
+//! implemented, the configuration and its precedence, retries, every error with its message,
+//! and how the client is tested.
 //!
 //! ```
 //! use std::time::Duration;
@@ -50,69 +36,25 @@
 //! # Ok::<(), credcycle_imds::ImdsError>(())
 //! ```
 //!
-//! ## The protocol as implemented
+//! ## Modules, from the bottom up
 //!
-//! | step | request | outcome |
-//! |---|---|---|
-//! | token | `PUT /latest/api/token`, `X-aws-ec2-metadata-token-ttl-seconds: 21600` | 200: the body is the token, cached for the echoed TTL (else the TTL asked for), renewed when less than min(60 s, TTL/4) is left; 403: [`ImdsError::TokenForbidden`]; 400: [`ImdsError::TokenBadRequest`]; 404/405: IMDSv1 if explicitly allowed, else [`ImdsError::ImdsV1Disabled`]; no answer over an open connection: [`ImdsError::TokenTimeout`] (hop limit); no connection while the endpoint has never answered: [`ImdsError::CouldNotConnect`] at once (not on EC2) |
-//! | role | `GET /latest/meta-data/iam/security-credentials/` with `X-aws-ec2-metadata-token` | 200: first non-empty line, cached; 404: [`ImdsError::NoInstanceProfile`] |
-//! | credentials | `GET .../security-credentials/<role>` (or `-extended/<role>` first, if enabled) | 200: JSON parsed by [`codec::parse_credentials`]; 404 on the extended path: the classic path, for good; 404 on the classic path: one re-listing, then [`ImdsError::RoleNotFound`] |
-//! | any `GET` | | 401: new token, one retry; 429, 5xx, timeouts, connection errors: retried with backoff up to the attempt limit; other statuses: [`ImdsError::HttpStatus`] |
+//! | module | what it holds |
+//! |---|---|
+//! | (vocabulary, re-exported here and in [`codec`]) | the protocol's paths, headers and limits, [`Method`], [`RequestKind`], [`Endpoint`], [`ImdsToken`], [`HttpRequest`] and [`HttpResponse`] |
+//! | [`codec`] | **pure**: builds each request, parses each reply body into a typed value or a [`ParseError`]; the fuzzing surface (`fuzz/`) |
+//! | [`config`] | [`ImdsConfig`]: explicit options, then the SDKs' environment variables, then the shared config file's profile, then defaults |
+//! | [`exchange`] | **sans-IO** session logic: a [`Session`] and one [`Exchange`] per [`Operation`], which says "send this", "wait this long" or "done" |
+//! | [`Transport`] | sends one request, blocking: [`UreqTransport`], [`FnTransport`], `MockTransport` (feature `mock`, a [mockall](https://docs.rs/mockall) mock) |
+//! | [`ImdsClient`] | the driver: an exchange over a transport, with a clock; [`answer`](ImdsClient::answer) turns the core's `Action`s into its `Input`s |
+//! | [`container`] | the container-credentials endpoint (ECS task roles, EKS Pod Identity) and its client, which answers the same core requests |
 //!
-//! [`exchange`] has the details and the reasons, and [`codec`] what each reply
-//! must look like.
-//!
-//! ## Container credentials
-//!
-//! [`container`]: the endpoint of ECS task roles and EKS Pod Identity
-//! (`AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` / `_FULL_URI`, `AWS_CONTAINER_AUTHORIZATION_TOKEN` /
-//! `_TOKEN_FILE`), with the SDKs' allowed hosts and a [`ContainerClient`](container::ContainerClient)
-//! that answers the same core requests as [`ImdsClient`]: the same lifecycle, minus role
-//! discovery and the session token.
-//!
-//! ## Configuration
-//!
-//! [`ImdsConfig`]: explicit options, then the AWS SDKs' environment variables, then the profile
-//! of the shared config file (`~/.aws/config`), then defaults. [`config`] has the full
-//! precedence table:
-//! `AWS_EC2_METADATA_SERVICE_ENDPOINT`, `AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE`,
-//! `AWS_EC2_METADATA_DISABLED`, `AWS_METADATA_SERVICE_TIMEOUT` (default 1 s),
-//! `AWS_METADATA_SERVICE_NUM_ATTEMPTS` (default **3**), `AWS_EC2_INSTANCE_PROFILE_NAME` and
-//! `AWS_EC2_METADATA_V1_DISABLED`, and (all but `..._DISABLED`) the profile keys of the same
-//! names in lower case without `AWS_` ([`config::shared`]). IMDSv1 is off unless explicitly
-//! allowed. Invalid values are [`ConfigError`]s naming the variable (or the file, line and
-//! key), never replaced by defaults.
-//!
-//! ## Errors
-//!
-//! - [`ImdsError`]: why an operation failed, one lowercase line naming the cause and the fix
-//!   (`Disabled`, `TokenTimeout`, `Timeout`, `CouldNotConnect`, `ConnectionReset`,
-//!   `Transport`, `BodyTooLarge`, `TokenForbidden`, `TokenBadRequest`, `ImdsV1Disabled`,
-//!   `Unauthorized`, `NoInstanceProfile`, `RoleNotFound`, `NotSuccess`, `HttpStatus`,
-//!   `Malformed`). [`ImdsError::failure`] reduces it to the core's `ImdsFailure`.
-//! - [`ParseError`]: why a reply body is unusable (inside [`ImdsError::Malformed`]).
-//! - [`TransportError`]: why a transport got no reply (`Timeout`, `ConnectTimeout`,
-//!   `ConnectionRefused`, `Unreachable`, `ConnectionReset`, `BodyTooLarge`, `Other`), and
-//!   [`ConnectFailure`]: why no connection was made (inside [`ImdsError::CouldNotConnect`]).
-//! - [`ConfigError`] (with [`ValueError`] and [`EndpointError`]): an invalid option or variable.
-//!
-//! Each error's message contains its causes, so printing it with `{}` says everything (no
-//! `source()` chain to walk). No message, and no `Debug` output, contains a secret or a raw
-//! reply body: statuses, lengths, field names and JSON line/column only.
-//!
-//! ## Secrets
-//!
-//! The session token ([`ImdsToken`]), reply bodies ([`HttpResponse`]) and the credentials'
-//! secrets are zeroized on drop and redacted in `Debug`; the token header is redacted in
-//! [`HttpRequest`]'s `Debug`. Reads go through `expose_secret()`, `expose_body()` and
-//! `expose_headers()`, easy to audit. The limits are honest: the HTTP libraries and
-//! `serde_json` make copies this crate cannot zeroize (socket buffers,
-//! `serde_json`'s scratch buffer for escaped strings), and a growing buffer may leave an old
-//! allocation behind (the transports preallocate to make that rare).
-//!
-//! ## Feature flags
-//!
-//! - `mock`: `MockTransport`, a [mockall](https://docs.rs/mockall) mock of [`Transport`].
+//! Errors ([`ImdsError`], [`TransportError`], [`ParseError`], [`ConfigError`]) are one line
+//! each, hold no secret and no raw body, and are listed in `docs/imds.md` (section 4).
+//! [`ImdsError::failure`] reduces an error to the core's `ImdsFailure`. Secrets (the session
+//! token, reply bodies, the credentials) are zeroized on drop, redacted in `Debug` and read
+//! through `expose_*` methods; `docs/secrets.md` has the guarantees and their limits. Async
+//! programs use the `credcycle` Provider's `credentials_async`; `docs/provider.md` says why
+//! there is no async client here.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(

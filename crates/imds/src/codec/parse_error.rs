@@ -17,7 +17,7 @@ pub enum ParseError {
     /// The body is larger than [`MAX_BODY_LEN`].
     #[error("reply body is {len} bytes, over the limit of {MAX_BODY_LEN}")]
     BodyTooLarge {
-        /// The body's length.
+        /// The body's length in bytes.
         len: usize,
     },
     /// The body is not valid UTF-8.
@@ -25,7 +25,7 @@ pub enum ParseError {
     NotUtf8 {
         /// The length of the valid prefix.
         valid_up_to: usize,
-        /// The body's length.
+        /// The body's length in bytes.
         len: usize,
     },
     /// The token reply is empty (after trimming whitespace).
@@ -57,7 +57,7 @@ pub enum ParseError {
         line: usize,
         /// The column of the error (1-based).
         column: usize,
-        /// The body's length.
+        /// The body's length in bytes.
         len: usize,
     },
     /// The credentials reply is JSON but not an object.
@@ -69,13 +69,13 @@ pub enum ParseError {
     /// A field appears more than once in the object.
     #[error("field {field} appears more than once")]
     DuplicateField {
-        /// The field.
+        /// The JSON field name, e.g. `Expiration`.
         field: &'static str,
     },
     /// A field is not a string.
     #[error("field {field} is {found}, expected a string")]
     WrongType {
-        /// The field.
+        /// The JSON field name, e.g. `Expiration`.
         field: &'static str,
         /// What it is instead (`"a number"`, `"an object"`...).
         found: &'static str,
@@ -83,20 +83,20 @@ pub enum ParseError {
     /// A required field is missing or `null`.
     #[error("required field {field} is missing or null")]
     MissingField {
-        /// The field.
+        /// The JSON field name, e.g. `Expiration`.
         field: &'static str,
     },
     /// A required field is the empty string.
     #[error("required field {field} is empty")]
     EmptyField {
-        /// The field.
+        /// The JSON field name, e.g. `Expiration`.
         field: &'static str,
     },
     /// A field holds characters it may not (control characters, or anything but visible ASCII
     /// in keys and secrets), or is too long.
     #[error("field {field} holds characters it may not, or is too long")]
     InvalidText {
-        /// The field.
+        /// The JSON field name, e.g. `Expiration`.
         field: &'static str,
     },
     /// A timestamp field is not RFC 3339.

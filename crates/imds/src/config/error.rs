@@ -11,7 +11,7 @@ pub enum ConfigError {
     /// An environment variable holds an invalid value.
     #[error("environment variable {var} is invalid ({value:?}): {problem}")]
     Env {
-        /// The variable.
+        /// The variable's name, e.g. `AWS_METADATA_SERVICE_TIMEOUT`.
         var: &'static str,
         /// Its value, shortened to 64 characters with control characters replaced.
         value: String,
@@ -25,9 +25,9 @@ pub enum ConfigError {
         path: String,
         /// The line of the key (1-based).
         line: usize,
-        /// The profile.
+        /// The profile's name (`default`, the explicit one, or `AWS_PROFILE`).
         profile: String,
-        /// The key.
+        /// One of [`keys`](crate::config::keys).
         key: &'static str,
         /// Its value, shortened to 64 characters with control characters replaced.
         value: String,

@@ -54,7 +54,7 @@ pub enum SettingSource {
     /// The named key of the profile in the shared config file
     /// ([`ImdsConfig::shared_config`] says which file and profile).
     Profile(&'static str),
-    /// The default.
+    /// Nothing set it: the default.
     Default,
 }
 

@@ -413,7 +413,7 @@ pub enum ContainerConfigError {
     HostNotAllowed {
         /// The variable or option.
         origin: &'static str,
-        /// The host.
+        /// The host refused, as parsed (an IPv6 address in brackets).
         host: String,
     },
     /// Any other problem with a URI.
@@ -439,7 +439,7 @@ pub enum ContainerConfigError {
     /// An option out of range.
     #[error("the container credentials {option} is invalid: {problem}")]
     Option {
-        /// The option.
+        /// The builder method's name.
         option: &'static str,
         /// The rule it breaks.
         problem: &'static str,

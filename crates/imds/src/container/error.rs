@@ -20,7 +20,7 @@ pub enum ContainerError {
         "cannot read the container authorization token file {path}: {reason} (nothing was sent)"
     )]
     TokenFile {
-        /// The file.
+        /// The file's path, control characters replaced.
         path: String,
         /// The IO error's kind.
         reason: String,
@@ -69,7 +69,7 @@ pub enum ContainerError {
         Attempts(*.attempts)
     )]
     HttpStatus {
-        /// The status.
+        /// The HTTP status of the last reply.
         status: u16,
         /// The last reply body's length.
         body_len: usize,

@@ -194,7 +194,7 @@ pub enum UriProblem {
          for any other host"
     )]
     HostNotAllowed {
-        /// The host.
+        /// The host refused, as parsed (an IPv6 address in brackets).
         host: String,
     },
 }

@@ -86,7 +86,7 @@ pub enum TokenProblem {
     TooLong {
         /// Where it came from.
         origin: String,
-        /// Its length.
+        /// Its length in bytes.
         len: usize,
     },
     /// It holds CR or LF.
