@@ -59,7 +59,8 @@ use std::path::{Path, PathBuf};
 
 use ini::{Ini, ParseOption};
 
-use super::{ConfigError, ValueError, vars};
+use super::error::{ConfigError, ValueError};
+use super::vars;
 use crate::message::sanitize;
 
 /// The keys read from a profile of the shared config file.
