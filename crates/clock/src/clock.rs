@@ -42,7 +42,7 @@ pub trait Clock: Send + Sync {
         Duration::ZERO
     }
 
-    /// How far [`coarse`](Self::coarse) may lead the precise clocks (read later than it).
+    /// How far [`coarse`](Self::coarse) may lead the precise clocks (read earlier than it).
     ///
     /// A coarse clock is the precise clock as of the last kernel tick, so one would expect it
     /// never to lead; on virtual machines it does, by a few milliseconds under load (the

@@ -1,30 +1,18 @@
 //! Clocks for credcycle: the one crate that reads the time.
 //!
-//! The core (`credcycle-core`) never reads a clock: every input carries a [`Now`](credcycle_core::Now), the current
-//! time on two clocks at once. This crate is where that value comes from.
+//! The core (`credcycle-core`) never reads a clock: every input carries a
+//! [`Now`](credcycle_core::Now), a reading of the monotonic and the wall clock together, and this
+//! crate is where that value comes from. Why two clocks (monotonic for deadlines, wall for
+//! `Expiration`): `docs/lifecycle.md#two-clocks`.
 //!
-//! # Two clocks, and why both
-//!
-//! - **Monotonic** ([`MonoTime`](credcycle_core::MonoTime)): milliseconds since an arbitrary epoch. It never goes backwards,
-//!   so deadlines, backoff delays and timeouts are kept on it. Its epoch means nothing outside the
-//!   process, so it cannot be compared with anything IMDS says.
-//! - **Wall** ([`WallTime`](credcycle_core::WallTime)): UTC milliseconds since the Unix epoch. IMDS writes a credential's
-//!   `Expiration` on this clock, so the expiry must be checked against it. But the wall clock
-//!   *jumps*: NTP steps it, a VM resumed from a snapshot corrects it, an operator runs `date -s`.
-//!
-//! Neither clock alone is enough. The core converts each `Expiration` into a monotonic deadline
-//! once, when the credentials arrive, and a hand-out must pass the check on **both** clocks: a
-//! wall clock stepped backwards then cannot make expired credentials look valid, and a monotonic
-//! clock that stood still (see [`SystemClock`] on suspend) cannot either.
-//!
-//! # What is here
-//!
-//! - [`Clock`]: the trait adapters take; `now()` reads both clocks together.
-//! - [`SystemClock`]: the real clocks (`Instant` and `SystemTime`).
-//! - [`ManualClock`]: a shared, hand-driven clock for tests, which can also step the wall clock
-//!   alone, forwards or backwards, as NTP does.
-//! - `MockClock` (feature `mock`): a [mockall] mock of [`Clock`], for tests that script exact
-//!   readings.
+//! - `clock`: [`Clock`], the trait adapters take, implemented for `&T`, `Arc<T>` and `Box<T>`;
+//!   with feature `mock`, `MockClock`, a [mockall] mock of it for tests that script exact readings.
+//! - `system`: [`SystemClock`], the operating system's clocks (`Instant` and `SystemTime`).
+//! - `coarse`: the cheap readings behind [`Clock::coarse`] (`CLOCK_*_COARSE` on Linux) and
+//!   [`COARSE_SLACK`], the slack in their lag and lead bounds; the measurements behind it are in
+//!   `docs/performance.md#why-the-coarse-clocks-are-safe-inv-1`.
+//! - `manual`: [`ManualClock`], a shared, hand-driven clock for tests, which can also step the wall
+//!   clock alone, forwards or backwards, as NTP does, and skew its coarse readings within bounds.
 //!
 //! ```
 //! use std::time::Duration;

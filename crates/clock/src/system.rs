@@ -24,7 +24,7 @@ use crate::{Clock, coarse};
 /// Platform caveat: `Instant` is `CLOCK_MONOTONIC` on Linux, which does not advance while the
 /// machine is suspended (and a paused VM's guest clocks may stand still too). After a resume the
 /// monotonic clock lags real time; the wall clock, once corrected, does not. This is one reason the
-/// core checks expiry on both clocks.
+/// core checks expiry on both clocks (`docs/lifecycle.md#two-clocks`).
 ///
 /// ```
 /// use credcycle_clock::{Clock, SystemClock};
@@ -48,7 +48,6 @@ use crate::{Clock, coarse};
 pub struct SystemClock {
     /// The monotonic epoch: `MonoTime::ZERO` is this instant.
     origin: Instant,
-    /// How far the coarse clocks may lag.
     coarse_lag: Duration,
 }
 
