@@ -6,6 +6,11 @@
 //! failed token request too because it tells a hop limit from an IMDS that answers nothing.
 //! The container step needs no IMDS and always runs. Every request is one attempt (no retries:
 //! a diagnosis wants to see the failure), with the configured timeout.
+//!
+//! This module holds the order of the steps and the settings step; `imds` the way to IMDS and
+//! the connect step; `token` the token step and the IMDSv1 probe; `credentials` the role, the
+//! credentials and iam/info; `clock` and `container` their steps; `report` the verdicts and the
+//! text output. The JSON shape is in `docs/cli.md`.
 
 use std::time::Duration;
 

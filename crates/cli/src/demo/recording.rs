@@ -42,7 +42,6 @@ fn secs(stamp: &str) -> Option<f64> {
 }
 
 impl Recording {
-    /// The state at `t`.
     pub(crate) fn state_at(&self, t: f64) -> Option<StateKind> {
         self.states
             .iter()

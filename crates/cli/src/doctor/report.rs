@@ -6,7 +6,6 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-/// A step's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub(crate) enum Verdict {
@@ -27,7 +26,6 @@ impl Verdict {
     }
 }
 
-/// One step's outcome.
 #[derive(Debug, Serialize)]
 pub(super) struct Step {
     pub(super) step: &'static str,
@@ -59,7 +57,6 @@ impl Step {
     }
 }
 
-/// The whole report.
 #[derive(Debug, Serialize)]
 pub(super) struct Report {
     pub(super) endpoint: Option<String>,
