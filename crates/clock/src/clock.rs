@@ -11,8 +11,9 @@ use credcycle_core::Now;
 /// of one with a later reading of the other. Successive calls on one clock value must never return
 /// a smaller [`Now::mono`]; [`Now::wall`] may move either way.
 ///
-/// Implemented by [`SystemClock`](crate::SystemClock), [`ManualClock`](crate::ManualClock) and (feature `mock`) `MockClock`, and by
-/// `&T`, `Arc<T>` and `Box<T>` for any `T: Clock`, including `dyn Clock`.
+/// Implemented by [`SystemClock`](crate::SystemClock), [`ManualClock`](crate::ManualClock) and
+/// (feature `mock`) `MockClock`, and by `&T`, `Arc<T>` and `Box<T>` for any `T: Clock`,
+/// including `dyn Clock`.
 ///
 /// ```
 /// use std::sync::Arc;

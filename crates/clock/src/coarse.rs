@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-/// The slack [`SystemClock`](crate::SystemClock) allows its coarse readings on Linux beyond one kernel tick, in either
-/// direction: [`coarse_lead`](crate::Clock::coarse_lead) is this, and
+/// The slack [`SystemClock`](crate::SystemClock) allows its coarse readings on Linux beyond one
+/// kernel tick, in either direction: [`coarse_lead`](crate::Clock::coarse_lead) is this, and
 /// [`coarse_lag`](crate::Clock::coarse_lag) is one tick plus a millisecond of rounding plus this.
 ///
 /// On loaded 2-core VMs the coarse clocks were seen to lead the precise ones by up to 7 ms, and to

@@ -41,8 +41,8 @@ use crate::{Clock, coarse};
 /// lag the precise clocks by at most one kernel tick (1 to 10 ms), which
 /// [`coarse_lag`](Clock::coarse_lag) reports from `clock_getres`, plus a millisecond of
 /// rounding. On virtual machines under load they lag by more when a tick comes late, and have
-/// also been seen to *lead* the precise clocks; both bounds include [`COARSE_SLACK`](crate::COARSE_SLACK) for that.
-/// Elsewhere `coarse` is the precise reading.
+/// also been seen to *lead* the precise clocks; both bounds include
+/// [`COARSE_SLACK`](crate::COARSE_SLACK) for that. Elsewhere `coarse` is the precise reading.
 /// The `coarse_skew` example measures both on the machine at hand.
 #[derive(Clone, Copy, Debug)]
 pub struct SystemClock {
