@@ -66,7 +66,7 @@ mutants=(
   # Issue 13: the shared config file's profile layer and credcycle doctor.
   "profile endpoint ignored~crates/imds/src/config/builder.rs~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?~} else if let Some(endpoint) = None::<Endpoint>~credcycle-cli/it/profile::get_uses_the_endpoint_of_the_profile"
   "profile endpoint beats the environment~crates/imds/src/config/builder.rs~} else if let Some(endpoint) = env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))? {~} else if let Some(endpoint) = profile.parse(keys::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?.or(env.parse(vars::ENDPOINT, |v| Ok(Endpoint::parse(v)?))?) {~credcycle-cli/it/profile::the_environment_beats_the_profile"
-  "doctor forgets the hop-limit fix~crates/cli/src/doctor.rs~.fix(HOP_LIMIT_FIX)~~credcycle-cli/it/doctor::dropped_token_puts_name_the_hop_limit"
+  "doctor forgets the hop-limit fix~crates/cli/src/doctor/token.rs~.fix(HOP_LIMIT_FIX)~~credcycle-cli/it/doctor::dropped_token_puts_name_the_hop_limit"
   "doctor exits 0 at a failed step~crates/cli/src/doctor.rs~Some(step) => Err(Failure(format!(\"doctor: the {step} step failed\"))),~Some(_) => Ok(()),~credcycle-cli/it/doctor::a_closed_port_stops_at_connect"
 )
 

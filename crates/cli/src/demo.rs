@@ -22,6 +22,7 @@ use crate::Failure;
 
 mod drawn;
 mod page;
+mod recording;
 
 /// Play the credential lifecycle on an embedded IMDS simulator: attach, first fetch, refresh
 /// ahead, a not-yet-rotated answer, an outage, recovery, a role change, detach, re-attach.

@@ -3,6 +3,11 @@
 //! Every subcommand prints its result on stdout and, on failure, one line on stderr naming the
 //! cause, with exit code 1; bad usage exits with 2 (clap's convention). Nothing panics on bad
 //! input, and no secret is ever printed except the credentials `get` was asked to print.
+//!
+//! Each subcommand is the module of its name (`get`, `watch`, `serve`, `sim`, `doctor`, `demo`,
+//! `diagram`, `check`, `conform`); `format` writes credentials in `get`'s formats, `timeline`
+//! draws the pictures of `demo` and `conform`, `stdout` writes without panicking on a closed pipe.
+//! Every flag, output and exit status is in `docs/cli.md`.
 
 mod check;
 mod conform;

@@ -1,5 +1,5 @@
 //! Scripted faults: a [`Scenario`] is a list of [`Event`]s keyed by time since the simulator
-//! started. The file format is documented in the crate docs and in `scenarios/README.md`.
+//! started. The file format is documented in `crates/sim/scenarios/README.md`.
 //!
 //! This module holds the vocabulary (scenarios, events, faults, targets, errors); `file` reads
 //! scenario files into it.

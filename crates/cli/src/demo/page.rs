@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::CHAPTERS;
-use super::drawn::Recording;
+use super::recording::Recording;
 use crate::timeline::Timeline;
 
 const SCRIPT: &str = r#"

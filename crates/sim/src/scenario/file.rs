@@ -39,7 +39,72 @@ impl Scenario {
         parse(&text, format, &path.display().to_string())
     }
 
-    /// Parses a scenario written in TOML.
+    /// Parses a scenario written in TOML. A full example (the scenario format is in
+    /// `crates/sim/scenarios/README.md`):
+    ///
+    /// ```
+    /// use credcycle_sim::Scenario;
+    ///
+    /// let scenario = Scenario::from_toml_str(r#"
+    /// name = "a bad day"
+    /// description = "Everything that can go wrong, once."
+    ///
+    /// [[event]]            # IMDS slow for a minute
+    /// at = 10
+    /// duration = 60
+    /// fault = "delay"
+    /// delay = 0.5
+    ///
+    /// [[event]]            # no answer to token requests for 30 s (hop limit, container)
+    /// at = 120
+    /// duration = 30
+    /// fault = "outage"
+    /// mode = "timeout"
+    /// target = "token"
+    ///
+    /// [[event]]            # 503 with Retry-After: the real IMDS never sends this
+    /// at = 200
+    /// duration = 20
+    /// fault = "outage"
+    /// mode = "http"
+    /// status = 503
+    /// retry_after = 2
+    ///
+    /// [[event]]
+    /// at = 300
+    /// duration = 15.5
+    /// fault = "malformed"
+    /// body = "truncated"
+    ///
+    /// [[event]]            # the rotation stalls for ten minutes
+    /// at = 21000
+    /// duration = 600
+    /// fault = "not-rotated"
+    ///
+    /// [[event]]
+    /// at = 400
+    /// duration = 10
+    /// fault = "throttle"
+    /// per_second = 2
+    ///
+    /// [[event]]
+    /// at = 500
+    /// duration = 30
+    /// fault = "expired"
+    /// by = 120
+    ///
+    /// [[event]]
+    /// at = 600
+    /// fault = "change"
+    /// role = "other-role"
+    ///
+    /// [[event]]
+    /// at = 700
+    /// fault = "detach"
+    /// "#)?;
+    /// assert_eq!(scenario.events().len(), 9);
+    /// # Ok::<(), credcycle_sim::ScenarioError>(())
+    /// ```
     ///
     /// # Errors
     ///
