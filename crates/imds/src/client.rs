@@ -221,10 +221,7 @@ fn drive<O: Operation>(
 }
 
 /// The role to follow when fetching `role`'s credentials found it replaced by another.
-pub(crate) fn changed_role(
-    role: &RoleName,
-    result: &Result<Credentials, ImdsError>,
-) -> Option<RoleName> {
+fn changed_role(role: &RoleName, result: &Result<Credentials, ImdsError>) -> Option<RoleName> {
     match result {
         Err(ImdsError::RoleNotFound {
             listed: Some(listed),
@@ -235,7 +232,7 @@ pub(crate) fn changed_role(
 }
 
 /// One of the core's requests that this crate carries out.
-pub(crate) enum Job {
+enum Job {
     /// [`Action::DiscoverRole`].
     Role(RequestId),
     /// [`Action::FetchCredentials`].
@@ -244,7 +241,7 @@ pub(crate) enum Job {
 
 impl Job {
     /// The job an action asks for; `None` for events.
-    pub(crate) fn of(action: &Action) -> Option<Self> {
+    fn of(action: &Action) -> Option<Self> {
         match action {
             Action::DiscoverRole { id } => Some(Self::Role(*id)),
             Action::FetchCredentials { id, role } => Some(Self::Credentials(*id, role.clone())),
@@ -254,7 +251,7 @@ impl Job {
 }
 
 /// The core's answer to a role request; remembers the full error.
-pub(crate) fn role_reply(
+fn role_reply(
     id: RequestId,
     result: Result<RoleName, ImdsError>,
     last_error: &mut Option<ImdsError>,
@@ -266,7 +263,7 @@ pub(crate) fn role_reply(
 }
 
 /// The core's answer to a credentials request; remembers the full error.
-pub(crate) fn credentials_reply(
+fn credentials_reply(
     id: RequestId,
     result: Result<Credentials, ImdsError>,
     last_error: &mut Option<ImdsError>,

@@ -47,10 +47,10 @@ pub fn parse_credentials(body: &[u8]) -> Result<Credentials, ParseError> {
     if let Some(field) = wire.duplicate {
         return Err(ParseError::DuplicateField { field });
     }
-    for (i, value) in wire.fields.iter().enumerate() {
+    for (field, value) in ALL_FIELDS.into_iter().zip(&wire.fields) {
         if let FieldValue::Other(found) = value {
             return Err(ParseError::WrongType {
-                field: FIELDS[i],
+                field: field.name(),
                 found,
             });
         }
@@ -119,19 +119,7 @@ enum Field {
     AccountId,
 }
 
-/// The JSON names of [`Field`], indexed by `Field as usize`.
-const FIELDS: [&str; 9] = [
-    "Code",
-    "Message",
-    "LastUpdated",
-    "Type",
-    "AccessKeyId",
-    "SecretAccessKey",
-    "Token",
-    "Expiration",
-    "AccountId",
-];
-
+/// Every [`Field`], in declaration order, so that `Field as usize` indexes [`Wire::fields`].
 const ALL_FIELDS: [Field; 9] = [
     Field::Code,
     Field::Message,
@@ -145,8 +133,19 @@ const ALL_FIELDS: [Field; 9] = [
 ];
 
 impl Field {
+    /// The JSON name. A match, so a new field cannot be left without one.
     fn name(self) -> &'static str {
-        FIELDS[self as usize]
+        match self {
+            Self::Code => "Code",
+            Self::Message => "Message",
+            Self::LastUpdated => "LastUpdated",
+            Self::Type => "Type",
+            Self::AccessKeyId => "AccessKeyId",
+            Self::SecretAccessKey => "SecretAccessKey",
+            Self::Token => "Token",
+            Self::Expiration => "Expiration",
+            Self::AccountId => "AccountId",
+        }
     }
 
     fn from_name(name: &str) -> Option<Self> {
@@ -172,7 +171,7 @@ enum FieldValue {
 /// wrong at the JSON level. Holds no copy of anything but the known fields.
 #[derive(Default)]
 struct Wire {
-    fields: [FieldValue; 9],
+    fields: [FieldValue; ALL_FIELDS.len()],
     duplicate: Option<&'static str>,
     not_object: Option<&'static str>,
 }
@@ -369,5 +368,23 @@ impl<'de> Visitor<'de> for FieldVisitor {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<FieldValue, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(FieldValue::Other("an object"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ALL_FIELDS, Field};
+
+    #[test]
+    fn every_field_sits_at_its_index_and_reads_back_from_its_name() {
+        for (index, field) in ALL_FIELDS.into_iter().enumerate() {
+            assert_eq!(field as usize, index, "{field:?}");
+            assert_eq!(Field::from_name(field.name()), Some(field));
+        }
+        assert_eq!(
+            Field::from_name("code"),
+            None,
+            "JSON names are case-sensitive"
+        );
     }
 }
