@@ -136,6 +136,7 @@
 )]
 
 mod creds;
+mod failure;
 mod input;
 #[cfg(feature = "oracle")]
 pub mod internals;
@@ -155,6 +156,7 @@ mod time;
 pub use creds::{
     AccessKeyId, Credentials, InvalidRoleName, REDACTED, RoleName, SecretAccessKey, SessionToken,
 };
+pub use failure::Failure;
 pub use input::{ImdsFailure, Input, InputKind, RequestId};
 pub use machine::{
     Handout, HumanDuration, Machine, Refusal, Stats, UsageError, consumer_expiration,
@@ -162,6 +164,6 @@ pub use machine::{
 pub use output::{Action, DropReason, Event};
 pub use policy::{Policy, PolicyBuilder, PolicyError};
 pub use rng::SplitMix64;
-pub use state::{Failing, Failure, Held, Request, Revoked, ServeMode, State, StateKind};
+pub use state::{Failing, Held, Request, Revoked, ServeMode, State, StateKind};
 pub use step::{Rule, Transition, step};
 pub use time::{Jitter, MonoTime, Now, WallTime};

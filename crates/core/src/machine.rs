@@ -6,11 +6,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::creds::Credentials;
+use crate::failure::Failure;
 use crate::input::Input;
 use crate::output::Action;
 use crate::policy::Policy;
 use crate::rng::SplitMix64;
-use crate::state::{Failure, Phase, ServeMode, State, StateKind};
+use crate::state::{Phase, ServeMode, State, StateKind};
 use crate::step::{Rule, step};
 use crate::time::{Jitter, MonoTime, Now, WallTime};
 

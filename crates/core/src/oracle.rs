@@ -63,11 +63,12 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::creds::AccessKeyId;
+use crate::failure::Failure;
 use crate::input::{ImdsFailure, Input, RequestId};
 use crate::machine::HumanDuration;
 use crate::output::{Action, Event};
 use crate::policy::Policy;
-use crate::state::{Failure, Request, State, StateKind};
+use crate::state::{Request, State, StateKind};
 use crate::step::Rule;
 use crate::time::{MonoTime, Now, WallTime};
 

@@ -1,8 +1,8 @@
 //! What comes out of the state machine: requests for the caller to make, and events to report.
 
 use crate::creds::{AccessKeyId, RoleName};
+use crate::failure::Failure;
 use crate::input::RequestId;
-use crate::state::Failure;
 use crate::time::{MonoTime, WallTime};
 
 /// Something the caller must do. Requests are answered with the matching [`Input`](crate::Input)

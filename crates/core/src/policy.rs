@@ -18,8 +18,8 @@
 use core::time::Duration;
 
 use crate::creds::RoleName;
+use crate::failure::Failure;
 use crate::input::ImdsFailure;
-use crate::state::Failure;
 use crate::time::Jitter;
 
 /// The timing policy of the lifecycle. Build one with [`Policy::builder`]; the

@@ -13,7 +13,8 @@ use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::creds::{AccessKeyId, RoleName};
-use crate::input::{ImdsFailure, RequestId};
+use crate::failure::Failure;
+use crate::input::RequestId;
 use crate::policy::Policy;
 use crate::time::{MonoTime, Now, WallTime};
 
@@ -125,37 +126,6 @@ impl Held {
         };
         last.saturating_add(Duration::from_millis(1))
     }
-}
-
-/// Why an attempt did not end in usable new credentials.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[non_exhaustive]
-pub enum Failure {
-    /// IMDS failed (see [`ImdsFailure`]).
-    #[error(transparent)]
-    Imds(#[from] ImdsFailure),
-    /// The credentials had already expired when they arrived: a failure, not a success.
-    #[error("IMDS sent credentials that had already expired at {expiration}")]
-    Stale {
-        /// Their `Expiration`.
-        expiration: WallTime,
-    },
-    /// The credentials' whole remaining lifetime is not longer than the expiry margin, so they
-    /// could never be handed out.
-    #[error("IMDS sent credentials valid for {lifetime:?}, not more than the expiry margin")]
-    TooShortLived {
-        /// Their remaining lifetime at receipt.
-        lifetime: Duration,
-    },
-    /// IMDS sent the set already held (or one expiring no later): not yet rotated. Retried on
-    /// the backoff schedule, never sooner (INV-4, INV-5).
-    #[error("IMDS has not rotated the credentials yet")]
-    NotRotated,
-    /// IMDS sent a set that was revoked before: rejected by AWS (invalidated), of a removed or
-    /// changed role, or superseded by a newer set (INV-2).
-    #[error("IMDS sent credentials that were already dropped or replaced")]
-    Revoked,
 }
 
 /// Failed attempts in a row, and why the last one failed: present from the first failure to the
