@@ -30,5 +30,6 @@ mod imds;
 pub use check::{check_edge, check_step};
 pub use harness::{Harness, HarnessConfig, Oracle, TraceRow};
 pub use healthy::HealthyRun;
+#[cfg(feature = "proptest")]
 pub(super) use imds::role;
 pub use imds::{Answer, ImdsModel, Issued, SENTINEL, credentials_for};
