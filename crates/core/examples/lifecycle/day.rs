@@ -8,7 +8,7 @@ use credcycle_core::{
     Action, Event, ImdsFailure, Input, Machine, MonoTime, Now, Request, Rule, StateKind,
 };
 
-use crate::timeline::{Fold, drop_reason, dur, hms, refusal_label};
+use crate::format::{drop_reason, dur, hms, refusal_label};
 use crate::{BOOT, HTTP_TIMEOUT, MAX_WAKES, Res, path, wall_of};
 
 /// What IMDS was asked, and how it answered.
@@ -24,6 +24,14 @@ impl ImdsCounts {
     pub(crate) fn requests(&self) -> u32 {
         self.listings + self.fetches
     }
+}
+
+/// Attempts hidden from the timeline while folding, so that a long outage fits on a screen.
+#[derive(Default)]
+pub(crate) struct Fold {
+    pub(crate) attempts: u32,
+    pub(crate) min_gap: Option<Duration>,
+    pub(crate) max_gap: Option<Duration>,
 }
 
 /// The example's world: the harness (machine, clocks, IMDS, oracle), what the story says of

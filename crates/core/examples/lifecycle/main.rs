@@ -63,6 +63,7 @@
 //! stops and exits non-zero at the first violation.
 
 mod day;
+mod format;
 mod timeline;
 
 use core::time::Duration;
@@ -73,7 +74,7 @@ use credcycle_core::testing::world::HarnessConfig;
 use credcycle_core::{Input, MonoTime, Policy, Request, RoleName, StateKind, WallTime};
 
 use day::Day;
-use timeline::{dur, hms};
+use format::{dur, hms};
 
 type Res<T = ()> = Result<T, Box<dyn Error>>;
 

@@ -1,23 +1,12 @@
 //! The timeline: how the day is printed.
 
-use core::time::Duration;
-
-use credcycle_core::{DropReason, Refusal, Rule, StateKind, WallTime};
+use credcycle_core::{Rule, StateKind};
 
 use crate::day::Day;
+use crate::format::{dur, hms};
 use crate::{BOOT, Res, STAMP_WIDTH};
 
-/// Attempts hidden from the timeline while folding, so that a long outage fits on a screen.
-#[derive(Default)]
-pub(crate) struct Fold {
-    pub(crate) attempts: u32,
-    pub(crate) min_gap: Option<Duration>,
-    pub(crate) max_gap: Option<Duration>,
-}
-
 impl Day {
-    // ---- the timeline ----
-
     pub(crate) fn header(&self) {
         let p = self.h.machine.policy();
         println!(
@@ -169,48 +158,5 @@ impl Day {
             dur(self.h.machine.policy().expiry_margin()),
         );
         Ok(())
-    }
-}
-
-// ---- formatting ----
-
-/// `HH:MM:SS` of a wall time (UTC).
-pub(crate) fn hms(t: WallTime) -> String {
-    let secs = t.as_unix_millis().div_euclid(1000).rem_euclid(86_400);
-    format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
-}
-
-/// A duration as people read it: `5h59m58s`, `4m05s`, `0.61s`.
-pub(crate) fn dur(d: Duration) -> String {
-    let s = d.as_secs();
-    if s >= 3600 {
-        format!("{}h{:02}m{:02}s", s / 3600, s / 60 % 60, s % 60)
-    } else if s >= 60 {
-        format!("{}m{:02}s", s / 60, s % 60)
-    } else {
-        format!("{s}.{:02}s", d.subsec_millis() / 10)
-    }
-}
-
-pub(crate) fn drop_reason(reason: DropReason) -> &'static str {
-    match reason {
-        DropReason::Expired => "inside the margin, INV-1",
-        DropReason::RoleGone => "role gone, INV-2",
-        DropReason::NoInstanceProfile => "no instance profile, INV-2",
-        DropReason::Invalidated => "rejected by AWS",
-        DropReason::Shutdown => "shutdown",
-    }
-}
-
-pub(crate) fn refusal_label(refusal: &Refusal) -> &'static str {
-    match refusal {
-        Refusal::Idle => "not started",
-        Refusal::Discovering => "discovering",
-        Refusal::Fetching { .. } => "fetching",
-        Refusal::Expired { .. } => "expired",
-        Refusal::Unavailable { .. } => "backing off",
-        Refusal::Detached { .. } => "no instance profile",
-        Refusal::Stopped => "stopped",
-        _ => "other",
     }
 }
