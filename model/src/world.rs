@@ -85,7 +85,8 @@ pub struct World {
     pub imds: ImdsModel,
     /// The last request the machine made, until it is answered (it may have been abandoned).
     pub pending: Option<(RequestId, Request)>,
-    /// The oracle's books.
+    /// Kept beside the machine from its inputs and outputs, and hashed with the rest: two
+    /// worlds whose books differ are different states.
     pub books: Books,
     /// Whether the machine runs with a pinned role (`role-a`, the SDKs'
     /// `AWS_EC2_INSTANCE_PROFILE_NAME`): it then never lists roles.
@@ -143,9 +144,9 @@ pub enum Answer {
 /// What may happen next.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Act {
-    /// A caller wants credentials.
+    /// A caller wants credentials; the jitter is the one the machine draws, if it draws.
     Demand(Jitter),
-    /// A tick, now.
+    /// A tick at the current time, deadline or not.
     Tick(Jitter),
     /// Time passes to the machine's next deadline, then a tick (a caller keeping the contract).
     Wake(Jitter),
@@ -160,7 +161,7 @@ pub enum Act {
     StaleReply(bool),
     /// A caller reports the held key rejected (`true`), or a key never issued.
     Invalidate(bool),
-    /// Shut down.
+    /// Shut the machine down `[R14]`: from then on it refuses every demand.
     Shutdown,
     /// A tick with a monotonic time 1 ms before the latest one seen.
     Regress,
@@ -206,7 +207,7 @@ pub struct StepInfo {
 /// The model: the policies, and where to record the edges seen.
 #[derive(Debug)]
 pub struct Lifecycle {
-    /// The machine's policy.
+    /// For the worlds that do not start pinned.
     pub policy: Policy,
     /// A policy that pins `role-a`, for the worlds that start pinned (if any).
     pub pinned_policy: Option<Policy>,

@@ -77,7 +77,7 @@ use crate::time::{MonoTime, Now, WallTime};
 pub struct Violation {
     /// The invariant's id (`INV-1`...), or `TABLE` for an edge the transition table lacks.
     pub id: &'static str,
-    /// What happened.
+    /// One line for people: what was seen, against what bound.
     pub detail: String,
 }
 

@@ -13,13 +13,13 @@ pub enum PolicyError {
     /// A duration that must be positive is zero.
     #[error("{field} must be greater than zero")]
     Zero {
-        /// The setting at fault.
+        /// The setting's name in words, as the message says it (`"backoff base"`).
         field: &'static str,
     },
     /// A duration is longer than [`Policy::MAX_DURATION`].
     #[error("{field} is longer than one year")]
     TooLong {
-        /// The setting at fault.
+        /// The setting's name in words, as the message says it (`"grace"`).
         field: &'static str,
     },
     /// The expiry margin is not shorter than the shortest refresh window, so a refresh could be
@@ -28,9 +28,9 @@ pub enum PolicyError {
         "expiry margin ({margin:?}) must be shorter than the shortest refresh window ({window:?})"
     )]
     MarginNotBelowWindow {
-        /// The margin asked for.
+        /// As given to [`PolicyBuilder::expiry_margin`].
         margin: Duration,
-        /// The shortest refresh window.
+        /// The short tier's window, the shortest when the tiers are in order.
         window: Duration,
     },
     /// The refresh windows or lifetime tiers are not in increasing order.
@@ -38,9 +38,9 @@ pub enum PolicyError {
         "refresh tiers must increase: lifetimes {short_lifetime:?} < {medium_lifetime:?}, windows short <= medium <= long"
     )]
     TiersOutOfOrder {
-        /// The short-lifetime threshold.
+        /// As given to [`PolicyBuilder::refresh_tiers`] (the windows are not repeated here).
         short_lifetime: Duration,
-        /// The medium-lifetime threshold.
+        /// As given to [`PolicyBuilder::refresh_tiers`].
         medium_lifetime: Duration,
     },
     /// The refresh jitter is more than 100 % of the window.
@@ -52,19 +52,19 @@ pub enum PolicyError {
     /// A backoff cap is below the backoff base.
     #[error("{field} ({cap:?}) must be at least the backoff base ({base:?})")]
     CapBelowBase {
-        /// The cap at fault.
+        /// `"backoff cap while serving"` or `"backoff cap while refusing"`.
         field: &'static str,
-        /// Its value.
+        /// As given (or the default, if only the base was changed).
         cap: Duration,
-        /// The base.
+        /// As given to [`PolicyBuilder::backoff_base`], or the default 1 s.
         base: Duration,
     },
     /// The retry floor is above the backoff base.
     #[error("retry floor ({floor:?}) must be at most the backoff base ({base:?})")]
     FloorAboveBase {
-        /// The floor.
+        /// As given to [`PolicyBuilder::retry_floor`], or the default 250 ms.
         floor: Duration,
-        /// The base.
+        /// As given to [`PolicyBuilder::backoff_base`], or the default 1 s.
         base: Duration,
     },
 }

@@ -20,15 +20,15 @@ use crate::time::{MonoTime, Now, WallTime};
 /// Settings of a [`Harness`].
 #[derive(Clone, Debug)]
 pub struct HarnessConfig {
-    /// The machine's policy.
+    /// The machine's; the [`ImdsModel`] ignores it.
     pub policy: Policy,
-    /// The machine's jitter seed.
+    /// Every jitter draw follows from it: the same seed and inputs, the same run (INV-6).
     pub seed: u64,
     /// Lifetime of the credentials the simulated IMDS issues.
     pub lifetime: Duration,
     /// How long before expiry IMDS makes new credentials available.
     pub rotate_before: Duration,
-    /// The true wall-clock time at the start.
+    /// The true wall-clock time at the start; the client's wall clock starts there too.
     pub start: WallTime,
 }
 
@@ -47,44 +47,44 @@ impl Default for HarnessConfig {
 /// The harness's oracle: the shared [`Books`] and two counters.
 #[derive(Clone, Debug, Default)]
 pub struct Oracle {
-    /// The books, kept from what went in and out of the machine.
+    /// Kept only from what went in and out of the machine, never from its state.
     pub books: Books,
-    /// Hand-outs seen.
+    /// Successful probes, each checked against the books.
     pub handouts: u64,
-    /// Requests seen.
+    /// Requests the machine issued.
     pub requests: u64,
 }
 
 /// One row of the harness's trace: enough to compare two runs (INV-6).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceRow {
-    /// When.
+    /// The client's clocks when the input was fed (the wall clock may be skewed).
     pub now: Now,
-    /// The input kind.
+    /// Its kind only: what a reply carried shows in the rule and the actions.
     pub input: InputKind,
-    /// The rule that fired.
+    /// As [`Machine::handle_input`] returned it.
     pub rule: Rule,
-    /// The state kind after.
+    /// The kind after the rule.
     pub kind: StateKind,
-    /// The actions, formatted.
+    /// In `Debug` form: comparing two runs compares these strings.
     pub actions: Vec<String>,
 }
 
 /// Drives a [`Machine`] against an [`ImdsModel`] and checks the invariants after every input.
 #[derive(Debug)]
 pub struct Harness {
-    /// The machine under test.
+    /// The real machine: nothing in it is replaced for the test.
     pub machine: Machine,
-    /// The environment.
+    /// It keeps the true wall clock; [`true_wall`](Self::true_wall) reads it.
     pub imds: ImdsModel,
-    /// The client's clocks.
+    /// The client's clocks, as the machine sees them (the wall clock may be skewed).
     pub now: Now,
     pub(super) skew_ms: i64,
     pub(super) pending: Option<(RequestId, Request, MonoTime)>,
     issued_ids: u64,
-    /// The oracle.
+    /// Checks every step; a [`Violation`] stops the run.
     pub oracle: Oracle,
-    /// Every edge taken.
+    /// Every edge taken, kept while [`record`](Self::record) is set.
     pub edges: BTreeSet<Edge>,
     /// Edges taken that the transition table lacks ([`check_edge`]): recorded, not returned, so
     /// that an edge missing from the table never hides an invariant violation coming after it
