@@ -50,7 +50,7 @@ pub enum Event {
     },
     /// The held set was dropped and will not be served again `[R3]` `[R8]` `[R11]` `[R13]` `[R14]`.
     Dropped {
-        /// Not a secret: safe to log. The secrets were zeroized with the set.
+        /// Not a secret: safe to log.
         access_key_id: AccessKeyId,
         /// Every reason but [`Expired`](DropReason::Expired) and [`Shutdown`](DropReason::Shutdown)
         /// also revokes the set (INV-2).

@@ -6,7 +6,7 @@
 //! so the same seed gives the same sequence (INV-6); where runs must differ (refresh jitter across
 //! processes), the caller seeds it from the operating system.
 
-/// Sebastiano Vigna's SplitMix64: one `u64` of state, one addition and three mixes per draw.
+/// Sebastiano Vigna's SplitMix64: one `u64` of state, an addition and a mix per draw.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SplitMix64 {
     state: u64,

@@ -20,7 +20,7 @@ use crate::time::{MonoTime, Now, WallTime};
 /// Settings of a [`Harness`].
 #[derive(Clone, Debug)]
 pub struct HarnessConfig {
-    /// The machine's; the [`ImdsModel`] ignores it.
+    /// The machine's; the [`ImdsModel`] reads only its margin (to make short-lived sets).
     pub policy: Policy,
     /// Every jitter draw follows from it: the same seed and inputs, the same run (INV-6).
     pub seed: u64,
@@ -47,7 +47,8 @@ impl Default for HarnessConfig {
 /// The harness's oracle: the shared [`Books`] and two counters.
 #[derive(Clone, Debug, Default)]
 pub struct Oracle {
-    /// Kept only from what went in and out of the machine, never from its state.
+    /// The oracle's own deadlines, revocations and retry times, computed apart from the
+    /// machine's.
     pub books: Books,
     /// Successful probes, each checked against the books.
     pub handouts: u64,
@@ -75,7 +76,7 @@ pub struct TraceRow {
 pub struct Harness {
     /// The real machine: nothing in it is replaced for the test.
     pub machine: Machine,
-    /// It keeps the true wall clock; [`true_wall`](Self::true_wall) reads it.
+    /// It lives on the true wall clock ([`true_wall`](Self::true_wall)), not the client's.
     pub imds: ImdsModel,
     /// The client's clocks, as the machine sees them (the wall clock may be skewed).
     pub now: Now,
