@@ -54,8 +54,8 @@ mutants=(
   "too-short guard ignores the request's duration~crates/core/src/step.rs~if lifetime <= margin || deadline <= self.now.mono.saturating_add(margin) {~if lifetime <= margin && deadline <= self.now.mono.saturating_add(margin) {~INV-1"
   "stale credentials reply taken~crates/core/src/step.rs~request: Request::FetchCredentials,\n                since,\n            } if *out == id => *since,~request: Request::FetchCredentials, since, } if { let _ = out; true } => *since,~INV-1~the spec answers only the outstanding request (R17 is left to the exhaustive check)"
   "revoke on a wall-only expiry~crates/core/src/step.rs~self.drop_held(DropReason::Expired, false);~self.drop_held(DropReason::Expired, true);~LIVE-1"
-  "retry at the floor forever~crates/core/src/policy.rs~let doubling = self.doubling(failures);\n        match serving_left {\n            Some(left) => self.serving(doubling, left, jitter),\n            None => {\n                upper_half(doubling.min(self.backoff_cap_refusing), jitter).max(self.retry_floor)\n            }\n        }~let _ = (failures, serving_left, jitter); self.retry_floor~INV-4"
-  "no backoff cap~crates/core/src/policy.rs~.min(self.backoff_cap_refusing)@@.min(self.backoff_cap_serving)~@@~INV-4"
+  "retry at the floor forever~crates/core/src/policy/schedule.rs~let doubling = self.doubling(failures);\n        match serving_left {\n            Some(left) => self.serving(doubling, left, jitter),\n            None => {\n                upper_half(doubling.min(self.backoff_cap_refusing), jitter).max(self.retry_floor)\n            }\n        }~let _ = (failures, serving_left, jitter); self.retry_floor~INV-4"
+  "no backoff cap~crates/core/src/policy/schedule.rs~.min(self.backoff_cap_refusing)@@.min(self.backoff_cap_serving)~@@~INV-4"
 )
 
 # Applies the mutation's edits (OLD and NEW split at @@) to FILE in turn; prints why not.

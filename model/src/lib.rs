@@ -13,6 +13,11 @@
 //! 3. Trace conformance (tests): traces of the Quint spec (`model/traces/*.itf.json`) replayed
 //!    through the same `step`, compared state by state.
 //!
+//! The crate: [`check`] runs the search and returns a [`CheckReport`]; [`explore`] serves it in
+//! stateright's explorer. [`world`] is the state searched (the core's real state, the IMDS, the
+//! client's clocks relative to now, the oracle's books) and the moves between states; [`live`]
+//! checks LIVE-1 and LIVE-2 by running the realistic world's driver from a state.
+//!
 //! ```
 //! let report = credcycle_model::check(&credcycle_model::CheckConfig { depth: 3, ..Default::default() });
 //! assert!(report.violation.is_none());
@@ -39,7 +44,7 @@ pub struct CheckConfig {
     /// Longest path checked, in steps from the initial state (every state reached within this
     /// many steps is checked; the states one step further are generated but not checked).
     pub depth: usize,
-    /// The policy of the machine under check.
+    /// The machine's: the model's IMDS and time jumps are derived from it.
     pub policy: Policy,
     /// The same policy with the model's `role-a` pinned (the SDKs'
     /// `AWS_EC2_INSTANCE_PROFILE_NAME`), explored too from a second initial state; `None` to
@@ -119,11 +124,11 @@ pub struct Counterexample {
 /// What a check found.
 #[derive(Clone, Debug)]
 pub struct CheckReport {
-    /// The depth bound.
+    /// As asked in [`CheckConfig::depth`].
     pub depth: usize,
     /// Transitions computed (states generated, duplicates included).
     pub states: usize,
-    /// Distinct states.
+    /// Distinct states after canonicalisation: the count the tests pin.
     pub unique_states: usize,
     /// The deepest state generated (the initial state is at depth 1).
     pub max_depth: usize,

@@ -27,7 +27,7 @@ pub const REDACTED: &str = "** redacted **";
 pub struct AccessKeyId(String);
 
 impl AccessKeyId {
-    /// Wraps an access key id.
+    /// Any text is accepted: IMDS's word is not checked here, only compared.
     #[must_use]
     pub fn new(id: impl Into<String>) -> Self {
         Self(id.into())
@@ -239,19 +239,19 @@ impl Credentials {
         self
     }
 
-    /// The access key id.
+    /// Not a secret: the state machine sees it, logs may show it.
     #[must_use]
     pub fn access_key_id(&self) -> &AccessKeyId {
         &self.access_key_id
     }
 
-    /// The secret access key.
+    /// Read it with [`SecretAccessKey::expose_secret`]; `Debug` shows it redacted.
     #[must_use]
     pub fn secret_access_key(&self) -> &SecretAccessKey {
         &self.secret_access_key
     }
 
-    /// The session token.
+    /// Read it with [`SessionToken::expose_secret`]; `Debug` shows it redacted.
     #[must_use]
     pub fn session_token(&self) -> &SessionToken {
         &self.session_token

@@ -69,7 +69,7 @@ pub enum Input {
     Tick,
     /// The answer to [`Action::DiscoverRole`](crate::Action) `[R2]` `[R3]` `[R7]`.
     RoleReply {
-        /// The request this answers.
+        /// The outstanding request's, or the reply is stale and ignored `[R17]`.
         id: RequestId,
         /// The role name, or why there is none.
         result: Result<RoleName, ImdsFailure>,
@@ -77,7 +77,7 @@ pub enum Input {
     /// The answer to [`Action::FetchCredentials`](crate::Action) `[R3]`-`[R8]`. The credentials
     /// are passed in with their secrets; the state keeps only their key id and expiry.
     CredentialsReply {
-        /// The request this answers.
+        /// The outstanding request's, or the reply is stale and ignored `[R17]`.
         id: RequestId,
         /// The credentials, or why there are none.
         result: Result<Credentials, ImdsFailure>,

@@ -15,7 +15,8 @@ use crate::time::{MonoTime, WallTime};
 
 pub use crate::state::Phase;
 
-/// What the machine is doing now.
+/// The representation behind [`State::kind`]: which request is outstanding, or until when the
+/// machine waits.
 #[must_use]
 pub fn phase(state: &State) -> &Phase {
     &state.phase
@@ -25,7 +26,7 @@ pub fn phase(state: &State) -> &Phase {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct StateMut<'a> {
-    /// What is happening now.
+    /// See [`phase`].
     pub phase: &'a mut Phase,
     /// The role, once discovered (or pinned by the policy).
     pub role: &'a mut Option<RoleName>,

@@ -7,12 +7,34 @@
 //! the reference implementation of that lifecycle, and the part of credcycle that is proven
 //! (property tests here; model checks and trace replay in `credcycle-model`).
 //!
-//! ## What it does not do
-//!
 //! No IO, no clock reads, no threads, no global randomness (sans-IO, like quinn-proto and
-//! str0m). The caller owns the sockets, the clock and the waiting: inputs go in with the current
-//! time, requests come out, and the caller answers them. `credcycle-imds` speaks HTTP to IMDS,
-//! `credcycle-clock` reads clocks, and the `credcycle` crate puts them together into a `Provider`.
+//! str0m): inputs go in with the current time, requests come out, and the caller owns the
+//! sockets, the clock and the waiting. `credcycle-imds` speaks HTTP to IMDS, `credcycle-clock`
+//! reads clocks, and the `credcycle` crate puts them together into a `Provider`.
+//!
+//! ## Map
+//!
+//! - [`step`]: the transition function, total and deterministic (INV-6); each transition is a
+//!   [`Rule`] with its id, `[R1]` to `[R19]`. [`table::TABLE`] lists every edge
+//!   (`docs/state-machine.md` is generated from it).
+//! - [`Machine`]: owns a [`State`], queues [`Action`]s (`poll_action`), says when to wake it
+//!   (`poll_timeout`), and answers `credentials(now)` with a [`Handout`] or a [`Refusal`]. Misuse
+//!   is a [`UsageError`] and changes nothing.
+//! - [`State`] and [`StateKind`]: the secret-free state and the kind users see; [`Failure`]: why
+//!   an attempt failed.
+//! - [`Input`] (with [`ImdsFailure`] inside replies) in; [`Action`] and [`Event`] out.
+//! - [`Policy`]: margin, refresh windows, backoff, grace; built and validated by
+//!   [`PolicyBuilder`].
+//! - [`Now`], [`MonoTime`], [`WallTime`]: the two clocks (why two: `docs/lifecycle.md#two-clocks`);
+//!   [`Jitter`] and [`SplitMix64`]: randomness as an input.
+//! - [`Credentials`], [`SecretAccessKey`], [`SessionToken`]: zeroized on drop, redacted in
+//!   `Debug`, read only through `expose_secret()`; the [`State`] holds none of them
+//!   (`docs/secrets.md`).
+//! - Behind features (below): the `oracle`, `internals` and `testing` modules.
+//!
+//! The invariants (INV-1 to INV-6, LIVE-1, LIVE-2), cited by id in code comments and by name in
+//! the property tests of `credcycle-tests`, are stated in `docs/lifecycle.md` (section 6), with
+//! the states, the rules and the policy's defaults.
 //!
 //! ## The drive loop
 //!
@@ -66,56 +88,6 @@
 //! # Ok::<(), UsageError>(())
 //! ```
 //!
-//! ## Time
-//!
-//! Every input carries [`Now`]: a [`MonoTime`] (milliseconds on a monotonic clock, for
-//! deadlines, backoff and timeouts) and a [`WallTime`] (UTC milliseconds, what IMDS's
-//! `Expiration` is written in). When credentials arrive, their expiry is converted once into a
-//! monotonic deadline: request start + (`Expiration` - wall time at receipt). A hand-out must
-//! pass both checks (INV-1), so a wall clock that jumps back cannot make expired credentials look
-//! valid, and a monotonic clock cannot drift past what AWS wrote. Randomness comes in as
-//! [`Jitter`]: [`step`] takes it as an argument, [`Machine`] draws it from a seeded generator.
-//!
-//! ## The lifecycle
-//!
-//! [`StateKind`] names what is true now: `Idle`, `Discovering`, `Fetching`, `Fresh`,
-//! `Refreshing`, `BackingOff`, `Unavailable`, `Detached`, `Stopped`. The rules that move between
-//! them are the variants of [`Rule`], `[R1]` to `[R19]`, and [`table::TABLE`] lists every edge;
-//! `docs/state-machine.md` is generated from it. The policy (margin, refresh-ahead windows,
-//! backoff, grace) is [`Policy`].
-//!
-//! ## Invariants
-//!
-//! Code comments cite these ids; property tests in `credcycle-tests` are named after them.
-//!
-//! - **INV-1** no expired hand-out: `wall + margin <= Expiration` and `mono + margin <=
-//!   monotonic deadline` at every hand-out (plus grace, only where opted in and while failing).
-//! - **INV-2** no revoked hand-out: after the role is removed or changed, or a set is
-//!   invalidated, that set is never handed out again.
-//! - **INV-3** single flight: at most one IMDS request outstanding.
-//! - **INV-4** no hammering: failed attempts are separated by the backoff delay; a demand during
-//!   backoff or a not-rotated answer never causes an immediate request.
-//! - **INV-5** no regression: for one role, hand-outs never switch to a set expiring earlier.
-//! - **INV-6** totality and determinism: no input panics; the same inputs give the same outputs.
-//! - **LIVE-1** recovery: once IMDS answers again, usable credentials follow within a bound.
-//! - **LIVE-2** continuity: with a healthy IMDS that rotates at least 5 minutes before expiry,
-//!   there is no moment without usable credentials after the first fetch.
-//!
-//! ## Errors and panics
-//!
-//! Failures of IMDS are inputs ([`ImdsFailure`] inside a reply). Misuse by the caller is an
-//! `Err` ([`UsageError`]) and changes nothing; a reply to a request that is not outstanding is
-//! ignored and counted. Nothing panics: [`step`] is total over every input (INV-6), which the
-//! property tests check over random input sequences.
-//!
-//! ## Secrets
-//!
-//! [`SecretAccessKey`] and [`SessionToken`] are zeroized on drop, redacted in `Debug`, have no
-//! `Display` and no `Serialize`, and are read only through `expose_secret()`. The [`State`]
-//! holds no secret at all (only the access key id, expiry and a generation number);
-//! [`Machine`] keeps the payload beside it and drops it with the state's reference to it. So
-//! states, traces, events and shrunk counterexamples are secret-free by construction.
-//!
 //! ## Feature flags
 //!
 //! - `world`: the [`testing`] module's realistic world (an IMDS that re-serves its current set
@@ -136,6 +108,7 @@
 )]
 
 mod creds;
+mod failure;
 mod input;
 #[cfg(feature = "oracle")]
 pub mod internals;
@@ -155,6 +128,7 @@ mod time;
 pub use creds::{
     AccessKeyId, Credentials, InvalidRoleName, REDACTED, RoleName, SecretAccessKey, SessionToken,
 };
+pub use failure::Failure;
 pub use input::{ImdsFailure, Input, InputKind, RequestId};
 pub use machine::{
     Handout, HumanDuration, Machine, Refusal, Stats, UsageError, consumer_expiration,
@@ -162,6 +136,6 @@ pub use machine::{
 pub use output::{Action, DropReason, Event};
 pub use policy::{Policy, PolicyBuilder, PolicyError};
 pub use rng::SplitMix64;
-pub use state::{Failing, Failure, Held, Request, Revoked, ServeMode, State, StateKind};
+pub use state::{Failing, Held, Request, Revoked, ServeMode, State, StateKind};
 pub use step::{Rule, Transition, step};
 pub use time::{Jitter, MonoTime, Now, WallTime};

@@ -6,11 +6,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use crate::creds::Credentials;
+use crate::failure::Failure;
 use crate::input::Input;
 use crate::output::Action;
 use crate::policy::Policy;
 use crate::rng::SplitMix64;
-use crate::state::{Failure, Phase, ServeMode, State, StateKind};
+use crate::state::{Phase, ServeMode, State, StateKind};
 use crate::step::{Rule, step};
 use crate::time::{Jitter, MonoTime, Now, WallTime};
 
@@ -112,7 +113,8 @@ pub struct Handout {
 }
 
 impl Handout {
-    /// The credentials.
+    /// Valid at [`checked_at`](Self::checked_at); tell a consumer that caches them
+    /// [`consumer_expiration`](Self::consumer_expiration), not their `Expiration`.
     #[must_use]
     pub fn credentials(&self) -> &Credentials {
         &self.credentials
@@ -201,24 +203,25 @@ pub enum Refusal {
     /// the monotonic one.
     #[error("credentials expiring at {expiration} are inside the expiry margin or expired")]
     Expired {
-        /// Their `Expiration`.
+        /// As IMDS wrote it; the monotonic deadline may have been passed first.
         expiration: WallTime,
     },
     /// [`StateKind::Unavailable`]: nothing usable is held; the next attempt waits for the backoff
     /// delay.
     #[error("no usable credentials: next IMDS attempt in {}{}", HumanDuration(*.retry_in), cause_suffix(.cause.as_ref()))]
     Unavailable {
-        /// When the next attempt is due.
+        /// A demand before then sends nothing (INV-4).
         retry_at: MonoTime,
         /// How long from the time asked about until then.
         retry_in: Duration,
-        /// Why the last attempt failed.
+        /// `None` if no attempt failed since the last accepted set (it was dropped by a clock or
+        /// by AWS).
         cause: Option<Failure>,
     },
     /// [`StateKind::Detached`]: no instance profile is attached to the instance.
     #[error("no instance profile is attached; looking again in {}", HumanDuration(*.retry_in))]
     Detached {
-        /// When the next look is due.
+        /// When IMDS is asked again (the backoff while refusing).
         retry_at: MonoTime,
         /// How long from the time asked about until then.
         retry_in: Duration,
@@ -319,7 +322,7 @@ impl Machine {
         self.state.kind()
     }
 
-    /// The policy.
+    /// Fixed when the machine is built: a new policy needs a new machine.
     #[must_use]
     pub fn policy(&self) -> &Policy {
         &self.policy

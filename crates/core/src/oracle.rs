@@ -63,11 +63,12 @@ use core::time::Duration;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::creds::AccessKeyId;
+use crate::failure::Failure;
 use crate::input::{ImdsFailure, Input, RequestId};
 use crate::machine::HumanDuration;
 use crate::output::{Action, Event};
 use crate::policy::Policy;
-use crate::state::{Failure, Request, State, StateKind};
+use crate::state::{Request, State, StateKind};
 use crate::step::Rule;
 use crate::time::{MonoTime, Now, WallTime};
 
@@ -76,7 +77,7 @@ use crate::time::{MonoTime, Now, WallTime};
 pub struct Violation {
     /// The invariant's id (`INV-1`...), or `TABLE` for an edge the transition table lacks.
     pub id: &'static str,
-    /// What happened.
+    /// One line for people: what was seen, against what bound.
     pub detail: String,
 }
 

@@ -1,8 +1,8 @@
 //! What comes out of the state machine: requests for the caller to make, and events to report.
 
 use crate::creds::{AccessKeyId, RoleName};
+use crate::failure::Failure;
 use crate::input::RequestId;
-use crate::state::Failure;
 use crate::time::{MonoTime, WallTime};
 
 /// Something the caller must do. Requests are answered with the matching [`Input`](crate::Input)
@@ -13,15 +13,15 @@ pub enum Action {
     /// List the role attached to the instance (`GET /latest/meta-data/iam/security-credentials/`)
     /// and answer with [`Input::RoleReply`](crate::Input::RoleReply) `[R1]` `[R10]`.
     DiscoverRole {
-        /// The request's id.
+        /// To put in the reply; a reply with any other id is stale and ignored `[R17]`.
         id: RequestId,
     },
     /// Fetch the role's credentials (`GET .../security-credentials/<role>`) and answer with
     /// [`Input::CredentialsReply`](crate::Input::CredentialsReply) `[R1]` `[R2]` `[R9]` `[R10]`.
     FetchCredentials {
-        /// The request's id.
+        /// To put in the reply; a reply with any other id is stale and ignored `[R17]`.
         id: RequestId,
-        /// The role to fetch for.
+        /// The last segment of the path: the role discovered, or the one the policy pins.
         role: RoleName,
     },
     /// Something worth reporting happened (never carries a secret).
@@ -33,34 +33,36 @@ pub enum Action {
 pub enum Event {
     /// IMDS named the attached role `[R2]`.
     RoleDiscovered {
-        /// The role.
+        /// Credentials are fetched for it from now on, until its path answers 404.
         role: RoleName,
     },
     /// A new set was accepted `[R4]`.
     Accepted {
-        /// Its generation.
+        /// How many sets were accepted so far, this one included; hand-outs of it carry the
+        /// same number.
         generation: u64,
-        /// Its access key id.
+        /// Not a secret: safe to log.
         access_key_id: AccessKeyId,
-        /// Its `Expiration`.
+        /// IMDS's `Expiration`, as received.
         expiration: WallTime,
-        /// When its refresh is due.
+        /// The usable deadline minus the refresh window (jitter included).
         refresh_at: MonoTime,
     },
     /// The held set was dropped and will not be served again `[R3]` `[R8]` `[R11]` `[R13]` `[R14]`.
     Dropped {
-        /// Its access key id.
+        /// Not a secret: safe to log.
         access_key_id: AccessKeyId,
-        /// Why.
+        /// Every reason but [`Expired`](DropReason::Expired) and [`Shutdown`](DropReason::Shutdown)
+        /// also revokes the set (INV-2).
         reason: DropReason,
     },
     /// An attempt failed; the next one is due at `retry_at` `[R3]` `[R5]`-`[R8]` `[R12]`.
     AttemptFailed {
-        /// Why it failed.
+        /// A not-rotated answer counts as a failure too ([`Failure::NotRotated`]).
         failure: Failure,
         /// Failed attempts in a row, this one included.
         failures: u32,
-        /// When the next attempt is due.
+        /// When the next attempt is due: the backoff delay after this one (INV-4).
         retry_at: MonoTime,
     },
 }

@@ -6,7 +6,7 @@
 //! so the same seed gives the same sequence (INV-6); where runs must differ (refresh jitter across
 //! processes), the caller seeds it from the operating system.
 
-/// A seeded SplitMix64 generator.
+/// Sebastiano Vigna's SplitMix64: one `u64` of state, an addition and a mix per draw.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SplitMix64 {
     state: u64,
@@ -19,7 +19,7 @@ impl SplitMix64 {
         Self { state: seed }
     }
 
-    /// The next 64 random bits.
+    /// Advances the state; never fails and never repeats within 2^64 draws.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

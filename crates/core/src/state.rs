@@ -13,7 +13,8 @@ use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::creds::{AccessKeyId, RoleName};
-use crate::input::{ImdsFailure, RequestId};
+use crate::failure::Failure;
+use crate::input::RequestId;
 use crate::policy::Policy;
 use crate::time::{MonoTime, Now, WallTime};
 
@@ -37,9 +38,9 @@ pub enum Phase {
     Idle,
     /// One request is outstanding (INV-3: never more than one).
     Requesting {
-        /// Its id.
+        /// Only a reply with this id is taken; any other is stale `[R17]`.
         id: RequestId,
-        /// What it asks for.
+        /// Tells [`Discovering`](StateKind::Discovering) from fetching and refreshing.
         request: Request,
         /// When it was issued (the start of the monotonic deadline computation).
         since: MonoTime,
@@ -47,12 +48,13 @@ pub enum Phase {
     /// No request outstanding; the next one is due at `until` (the refresh-ahead point when
     /// fresh, the end of the backoff delay otherwise).
     Waiting {
-        /// When the next request is due.
+        /// A demand before then sends nothing (INV-4).
         until: MonoTime,
     },
     /// No instance profile is attached; the next probe is due at `until`.
     Detached {
-        /// When to list roles again.
+        /// The end of the backoff delay: nothing is held, so at most the refusing cap
+        /// ([`Policy::backoff_cap_refusing`]) away.
         until: MonoTime,
     },
     /// Shut down: every input is ignored and every demand refused.
@@ -64,7 +66,7 @@ pub enum Phase {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Held {
-    /// The set's access key id.
+    /// Not a secret: safe to log and to keep in traces.
     pub access_key_id: AccessKeyId,
     /// IMDS's `Expiration`, on the wall clock.
     pub expiration: WallTime,
@@ -85,8 +87,8 @@ pub enum ServeMode {
 
 impl Held {
     /// Whether these credentials may be handed out at `now`: the INV-1 check, on **both**
-    /// clocks, so that a wall clock that jumped backwards cannot make expired credentials look
-    /// valid. `failing` says whether the last attempt failed, the only time grace applies.
+    /// clocks (why both: `docs/lifecycle.md#two-clocks`). `failing` says whether the last
+    /// attempt failed, the only time grace applies.
     #[must_use]
     pub fn serve_mode(&self, now: Now, failing: bool, policy: &Policy) -> Option<ServeMode> {
         let margin = policy.expiry_margin();
@@ -127,37 +129,6 @@ impl Held {
     }
 }
 
-/// Why an attempt did not end in usable new credentials.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, thiserror::Error)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
-#[non_exhaustive]
-pub enum Failure {
-    /// IMDS failed (see [`ImdsFailure`]).
-    #[error(transparent)]
-    Imds(#[from] ImdsFailure),
-    /// The credentials had already expired when they arrived: a failure, not a success.
-    #[error("IMDS sent credentials that had already expired at {expiration}")]
-    Stale {
-        /// Their `Expiration`.
-        expiration: WallTime,
-    },
-    /// The credentials' whole remaining lifetime is not longer than the expiry margin, so they
-    /// could never be handed out.
-    #[error("IMDS sent credentials valid for {lifetime:?}, not more than the expiry margin")]
-    TooShortLived {
-        /// Their remaining lifetime at receipt.
-        lifetime: Duration,
-    },
-    /// IMDS sent the set already held (or one expiring no later): not yet rotated. Retried on
-    /// the backoff schedule, never sooner (INV-4, INV-5).
-    #[error("IMDS has not rotated the credentials yet")]
-    NotRotated,
-    /// IMDS sent a set that was revoked before: rejected by AWS (invalidated), of a removed or
-    /// changed role, or superseded by a newer set (INV-2).
-    #[error("IMDS sent credentials that were already dropped or replaced")]
-    Revoked,
-}
-
 /// Failed attempts in a row, and why the last one failed: present from the first failure to the
 /// next accepted set.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -166,7 +137,7 @@ pub struct Failing {
     /// Failed attempts in a row (including not-rotated answers, and each HTTP attempt the
     /// transport spent).
     pub count: NonZeroU32,
-    /// Why the last attempt failed.
+    /// The cause a [`Refusal`](crate::Refusal) reports while nothing usable is held.
     pub last: Failure,
 }
 
@@ -177,11 +148,12 @@ pub struct Failing {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 pub struct Revoked {
-    /// Its access key id.
+    /// A revoked set is recognised by this alone ([`State::is_revoked`]).
     pub access_key_id: AccessKeyId,
-    /// Its expiry on the wall clock.
+    /// With the key id, recognises the set a clock dropped when IMDS serves it again
+    /// ([`State::expired`]).
     pub expiration: WallTime,
-    /// Its expiry on the monotonic clock.
+    /// Kept for traces and model checkers; no rule reads it.
     pub deadline: MonoTime,
 }
 

@@ -8,10 +8,11 @@ use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::creds::{AccessKeyId, Credentials, RoleName};
+use crate::failure::Failure;
 use crate::input::{ImdsFailure, Input, RequestId};
 use crate::output::{Action, DropReason, Event};
 use crate::policy::Policy;
-use crate::state::{Failing, Failure, Held, Phase, Request, Revoked, State};
+use crate::state::{Failing, Held, Phase, Request, Revoked, State};
 use crate::time::{Jitter, MonoTime, Now};
 
 /// Declares [`Rule`] from one list of `id Name` pairs with their docs: the enum, [`Rule::ALL`],

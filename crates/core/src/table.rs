@@ -19,13 +19,13 @@ use crate::step::Rule;
 /// One edge of the lifecycle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Edge {
-    /// The state before.
+    /// The kind when the input arrived.
     pub from: StateKind,
-    /// The input.
+    /// Its kind only: replies are not told apart by what they carry.
     pub input: InputKind,
-    /// The state after.
+    /// May equal `from`: a self-loop.
     pub to: StateKind,
-    /// The rule that fired.
+    /// One input in one kind can take several rules, so the rule tells those edges apart.
     pub rule: Rule,
 }
 

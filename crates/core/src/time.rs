@@ -1,21 +1,14 @@
 //! Time as plain integers: the core never reads a clock.
 //!
-//! Two clocks matter to credentials (DESIGN.md, "The core"):
+//! - [`MonoTime`]: a monotonic instant, in milliseconds since an epoch the caller chooses (for
+//!   example the moment the process started). Deadlines, backoff delays and timeouts.
+//! - [`WallTime`]: UTC, in milliseconds since the Unix epoch. What IMDS writes `Expiration` in.
+//! - [`Now`]: both at once; every input carries one. [`Jitter`]: randomness as an input.
 //!
-//! - [`MonoTime`]: a monotonic instant, in milliseconds since an arbitrary epoch chosen by the
-//!   caller (for example the moment the process started). It never goes backwards, so every
-//!   deadline, backoff delay and timeout is kept on it.
-//! - [`WallTime`]: UTC wall-clock time, in milliseconds since the Unix epoch. IMDS writes
-//!   `Expiration` on this clock, so the expiry check must also be made on it. Wall clocks jump
-//!   (NTP steps, a VM resumed from suspend, an operator's `date -s`), which is why a hand-out must
-//!   pass the check on *both* clocks (INV-1).
+//! Why two clocks, and why a hand-out is checked on both: `docs/lifecycle.md#two-clocks`.
 //!
 //! Both are integers so that property tests can generate them, traces can print them and a formal
 //! model can mirror them. Adapters (`credcycle-clock`) convert from `Instant` and `SystemTime`.
-//!
-//! Milliseconds are used for both clocks, rather than seconds for the wall clock, so that a
-//! fractional `Expiration` (which some IMDS emulators send) is kept exactly and the conversion
-//! between the two clocks needs no unit juggling.
 
 use core::fmt;
 use core::time::Duration;

@@ -7,12 +7,13 @@ use core::num::NonZeroU32;
 use core::time::Duration;
 
 use crate::creds::{AccessKeyId, Credentials, RoleName, SecretAccessKey, SessionToken};
+use crate::failure::Failure;
 use crate::input::{ImdsFailure, Input, InputKind, RequestId};
 use crate::machine::{Machine, Refusal, UsageError};
 use crate::output::{Action, DropReason};
 use crate::policy::Policy;
 use crate::rng::SplitMix64;
-use crate::state::{Failing, Failure, Held, Phase, Request, ServeMode, State, StateKind};
+use crate::state::{Failing, Held, Phase, Request, ServeMode, State, StateKind};
 use crate::step::{Rule, step};
 use crate::table::{self, Edge};
 use crate::time::{Jitter, MonoTime, Now, WallTime};
