@@ -90,16 +90,19 @@
 //!
 //! ## Feature flags
 //!
-//! - `world`: the [`testing`] module's realistic world (an IMDS that re-serves its current set
+//! - `world`: the `testing` module's realistic world (an IMDS that re-serves its current set
 //!   until it rotates, clocks that step and are corrected) and its driver around the real
 //!   machine, without proptest. Implies `oracle`.
 //! - `proptest`: public proptest strategies over that world, to test this crate or any other
 //!   credentials client. Implies `world`.
-//! - `oracle`: the [`oracle`] module: the invariants' oracle (books kept from the machine's
+//! - `oracle`: the `oracle` module: the invariants' oracle (books kept from the machine's
 //!   inputs and outputs), without proptest, for model checkers and other harnesses; and the
-//!   [`internals`] module, which reads the state's phase and rewrites its parts (for model
+//!   `internals` module, which reads the state's phase and rewrites its parts (for model
 //!   checkers that canonicalise states), outside the stable API.
 //! - `serde`: `Serialize`/`Deserialize` for the secret-free value types.
+//!
+//! (The feature-gated modules are named without links, so that these docs also build with the
+//! default features.)
 
 #![forbid(unsafe_code)]
 #![cfg_attr(
