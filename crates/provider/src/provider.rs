@@ -19,7 +19,7 @@ use credcycle_core::{AccessKeyId, Action, Input, Machine, RoleName, StateKind};
 pub use builder::{ProviderBuilder, Source};
 pub use snapshot::ProvidedCredentials;
 
-use refresh::Signal;
+use refresh::BackgroundControl;
 use snapshot::Snapshot;
 
 use crate::fetch::Fetcher;
@@ -57,20 +57,20 @@ pub struct Provider {
     shared: Arc<Shared>,
 }
 struct Shared {
-    hot: ArcSwap<Snapshot>,
-    cold: Mutex<Cold>,
+    snapshot: ArcSwap<Snapshot>,
+    lifecycle: Mutex<Lifecycle>,
     /// Signalled whenever a request finishes, for callers waiting on it.
-    settled: Condvar,
+    request_done: Condvar,
     clock: Arc<dyn Clock>,
     wait_timeout: Duration,
-    background: Option<Arc<Signal>>,
+    background: Option<Arc<BackgroundControl>>,
     waiting: AtomicU64,
     /// Hand-outs, hot path and slow path (per-thread stripes: the hot path shares no line).
     handouts: Striped,
 }
 
 /// The lifecycle and the IMDS client, behind the lock.
-struct Cold {
+struct Lifecycle {
     machine: Machine,
     /// `None` while a request is being carried out with it (the single flight, INV-3).
     fetcher: Option<Box<dyn Fetcher>>,
@@ -95,19 +95,19 @@ impl Provider {
     /// that need credentials meanwhile wait for it (at most the wait timeout).
     pub fn invalidate(&self, access_key_id: &AccessKeyId) {
         let shared = &self.shared;
-        let cold = shared.lock();
+        let lifecycle = shared.lock();
         tracing::info!("credentials invalidated by the caller");
         tracing::debug!(access_key_id = %access_key_id, "invalidated key id");
-        let (cold, request) = shared.feed(
-            cold,
+        let (lifecycle, request) = shared.apply_input(
+            lifecycle,
             Input::Invalidate {
                 access_key_id: access_key_id.clone(),
             },
         );
         // INV-2 before any request goes out: the hot path stops passing the rejected set now.
-        shared.publish(&cold);
+        shared.publish(&lifecycle);
         if let Some(action) = request {
-            drop(shared.launch(cold, action));
+            drop(shared.start_request(lifecycle, action));
         }
     }
 
@@ -128,9 +128,9 @@ impl Provider {
     #[must_use]
     pub fn stats(&self) -> ProviderStats {
         let shared = &self.shared;
-        let cold = shared.lock();
+        let lifecycle = shared.lock();
         let now = shared.clock.now();
-        let machine = &cold.machine;
+        let machine = &lifecycle.machine;
         let usable_for = match (machine.credentials(now), machine.state().held()) {
             (Ok(handout), Some(held)) if !handout.in_grace() => {
                 let policy = machine.policy();
@@ -149,13 +149,13 @@ impl Provider {
             state: machine.kind(),
             usable_for,
             handouts: shared.handouts.sum(),
-            refusals: cold.refusals,
-            outcomes: cold.outcomes,
-            imds: cold.imds,
-            slow_calls: cold.slow_calls,
-            requests: cold.requests,
+            refusals: lifecycle.refusals,
+            outcomes: lifecycle.outcomes,
+            imds: lifecycle.imds,
+            slow_calls: lifecycle.slow_calls,
+            requests: lifecycle.requests,
             waiting: shared.waiting.load(Ordering::Relaxed),
-            in_flight: cold.fetcher.is_none(),
+            in_flight: lifecycle.fetcher.is_none(),
         }
     }
 
@@ -173,10 +173,12 @@ impl Provider {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Cold> {
+    fn lock(&self) -> MutexGuard<'_, Lifecycle> {
         // The state is consistent after every operation under the lock; a panic elsewhere does
         // not leave it half-written, so a poisoned lock is taken over.
-        self.cold.lock().unwrap_or_else(PoisonError::into_inner)
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

@@ -12,7 +12,7 @@ use credcycle_core::{
     AccessKeyId, Credentials, MonoTime, Now, SecretAccessKey, SessionToken, WallTime,
 };
 
-use super::{Cold, Provider, Shared};
+use super::{Lifecycle, Provider, Shared};
 use crate::error::ProviderError;
 
 /// Credentials handed out by a [`Provider`]. Dereferences to [`Credentials`].
@@ -152,9 +152,9 @@ pub(super) struct Snapshot {
     mono_bound: MonoTime,
     /// Last coarse wall reading at which a hand-out is safe (INV-1, lag subtracted).
     wall_bound: WallTime,
-    /// Coarse monotonic reading from which a caller should nudge a refresh (when there is no
+    /// Coarse monotonic reading from which a caller starts the due refresh (when there is no
     /// background thread); `MonoTime(u64::MAX)` for never.
-    nudge_at: MonoTime,
+    caller_refresh_at: MonoTime,
     /// `Expiration` minus the margin, and the coarse clocks' lead: for the consumer expiry.
     usable_wall: WallTime,
     lead: Duration,
@@ -172,7 +172,7 @@ impl Snapshot {
             )),
             mono_bound: MonoTime::ZERO,
             wall_bound: WallTime::from_unix_millis(i64::MIN),
-            nudge_at: MonoTime::from_millis(u64::MAX),
+            caller_refresh_at: MonoTime::from_millis(u64::MAX),
             usable_wall: WallTime::from_unix_millis(i64::MIN),
             lead: Duration::ZERO,
         }
@@ -219,9 +219,9 @@ impl Provider {
         let shared = &self.shared;
         // Coarse time first: the snapshot's bounds already allow for its lag.
         let now = shared.clock.coarse();
-        let snapshot = shared.hot.load();
+        let snapshot = shared.snapshot.load();
         if snapshot.passes(now) {
-            if now.mono < snapshot.nudge_at || !shared.nudge() {
+            if now.mono < snapshot.caller_refresh_at || !shared.refresh_and_wait() {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
@@ -229,15 +229,15 @@ impl Provider {
             // return, not at the check before it.
             drop(snapshot);
             let now = shared.clock.coarse();
-            let snapshot = shared.hot.load();
+            let snapshot = shared.snapshot.load();
             if snapshot.passes(now) {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
-            return shared.slow();
+            return shared.slow_path();
         }
         drop(snapshot);
-        shared.slow()
+        shared.slow_path()
     }
     /// Credentials for async code: the same hot path; the slow path runs on tokio's blocking
     /// pool so that no runtime thread waits for IMDS.
@@ -252,7 +252,7 @@ impl Provider {
     /// As [`credentials`](Self::credentials).
     #[cfg(feature = "tokio")]
     pub async fn credentials_async(&self) -> Result<ProvidedCredentials, ProviderError> {
-        if let Some(hit) = self.hot_hit() {
+        if let Some(hit) = self.hot_path_hit() {
             return Ok(hit);
         }
         let mut last = None;
@@ -276,13 +276,13 @@ impl Provider {
             cause: Some("the blocking pool handed the credentials over too late".into()),
         })
     }
-    /// A hit of the hot path before any refresh is due (a nudge would block).
+    /// A hit of the hot path before any refresh is due (a caller past it would start the refresh and block).
     #[cfg(feature = "tokio")]
-    fn hot_hit(&self) -> Option<ProvidedCredentials> {
+    fn hot_path_hit(&self) -> Option<ProvidedCredentials> {
         let shared = &*self.shared;
         let now = shared.clock.coarse();
-        let snapshot = shared.hot.load();
-        (snapshot.passes(now) && now.mono < snapshot.nudge_at).then(|| {
+        let snapshot = shared.snapshot.load();
+        (snapshot.passes(now) && now.mono < snapshot.caller_refresh_at).then(|| {
             shared.handouts.add();
             Snapshot::hand_out(snapshot, now).into_owned()
         })
@@ -292,14 +292,14 @@ impl Provider {
 impl Shared {
     /// Publishes what the hot path may hand out: the held set with its bounds in the coarse
     /// clocks' terms, or nothing.
-    pub(super) fn publish(&self, cold: &Cold) {
+    pub(super) fn publish(&self, lifecycle: &Lifecycle) {
         // Coarse first, then precise: the coarse reading then leads the precise one by at most
         // the clock's declared lead (see `Clock::coarse` and docs/performance.md).
         let coarse = self.clock.coarse();
         let now = self.clock.now();
         let lag = self.clock.coarse_lag();
         let lead = self.clock.coarse_lead();
-        let machine = &cold.machine;
+        let machine = &lifecycle.machine;
         let snapshot = match (machine.credentials(now), machine.state().held()) {
             (Ok(handout), Some(held)) if !handout.in_grace() => {
                 let policy = machine.policy();
@@ -307,7 +307,8 @@ impl Shared {
                     .usable_until(policy)
                     .saturating_duration_since(now.mono);
                 // Holding a usable set, the machine waits for its refresh point or retry.
-                let nudge_at = match (machine.state().due_at(), self.background.is_some()) {
+                let caller_refresh_at = match (machine.state().due_at(), self.background.is_some())
+                {
                     (Some(until), false) => coarse
                         .mono
                         .saturating_add(until.saturating_duration_since(now.mono)),
@@ -326,13 +327,13 @@ impl Shared {
                         .expiration
                         .saturating_sub(policy.expiry_margin())
                         .saturating_sub(lag),
-                    nudge_at,
+                    caller_refresh_at,
                     usable_wall: held.expiration.saturating_sub(policy.expiry_margin()),
                     lead,
                 }
             }
             _ => Snapshot::empty(),
         };
-        self.hot.store(Arc::new(snapshot));
+        self.snapshot.store(Arc::new(snapshot));
     }
 }
