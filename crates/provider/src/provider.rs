@@ -12,7 +12,7 @@ use core::time::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use credcycle_clock::Clock;
 use credcycle_core::{AccessKeyId, Action, Input, Machine, RoleName, StateKind};
 
@@ -57,7 +57,8 @@ pub struct Provider {
     shared: Arc<Shared>,
 }
 struct Shared {
-    snapshot: ArcSwap<Snapshot>,
+    /// What the hot path hands out without the lock; `None` while nothing usable is held.
+    snapshot: ArcSwapOption<Snapshot>,
     lifecycle: Mutex<Lifecycle>,
     /// Signalled whenever a request finishes, for callers waiting on it.
     request_done: Condvar,

@@ -6,14 +6,13 @@ use core::time::Duration;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use credcycle_clock::{Clock, SystemClock};
 use credcycle_core::{Machine, Policy};
 use credcycle_imds::container::{ContainerClient, ContainerConfig};
 use credcycle_imds::{ImdsClient, ImdsConfig, UreqTransport};
 
 use super::refresh::{BackgroundControl, run_background};
-use super::snapshot::Snapshot;
 use super::{Lifecycle, Provider, Shared};
 use crate::error::ProviderError;
 use crate::fetch::Fetcher;
@@ -209,7 +208,7 @@ impl ProviderBuilder {
             })
         });
         let shared = Arc::new(Shared {
-            snapshot: ArcSwap::from_pointee(Snapshot::empty()),
+            snapshot: ArcSwapOption::empty(),
             lifecycle: Mutex::new(Lifecycle {
                 machine: Machine::new(policy, seed),
                 fetcher: Some(fetcher),

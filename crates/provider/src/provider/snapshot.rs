@@ -7,10 +7,8 @@ use core::ops::Deref;
 use core::time::Duration;
 use std::sync::Arc;
 
-use arc_swap::Guard;
-use credcycle_core::{
-    AccessKeyId, Credentials, MonoTime, Now, SecretAccessKey, SessionToken, WallTime,
-};
+use arc_swap::{ArcSwapOption, Guard};
+use credcycle_core::{Credentials, MonoTime, Now, WallTime};
 
 use super::{Lifecycle, Provider, Shared};
 use crate::error::ProviderError;
@@ -28,10 +26,7 @@ pub struct ProvidedCredentials {
 
 pub(super) enum Held {
     /// A hit of the hot path: the snapshot, and the coarse reading it passed at.
-    Snapshot {
-        snapshot: Guard<Arc<Snapshot>>,
-        at: Now,
-    },
+    Snapshot { snapshot: Loaded, at: Now },
     /// Checked by the lifecycle on the precise clocks (or copied out of a hit, for async code).
     Owned {
         creds: Arc<Credentials>,
@@ -160,24 +155,31 @@ pub(super) struct Snapshot {
     lead: Duration,
 }
 
-impl Snapshot {
-    /// A snapshot that never passes: nothing usable is held.
-    pub(super) fn empty() -> Self {
-        Self {
-            creds: Arc::new(Credentials::new(
-                AccessKeyId::new(""),
-                SecretAccessKey::new(String::new()),
-                SessionToken::new(String::new()),
-                WallTime::UNIX_EPOCH,
-            )),
-            mono_bound: MonoTime::ZERO,
-            wall_bound: WallTime::from_unix_millis(i64::MIN),
-            caller_refresh_at: MonoTime::from_millis(u64::MAX),
-            usable_wall: WallTime::from_unix_millis(i64::MIN),
-            lead: Duration::ZERO,
+/// The published snapshot, as the hot path loaded it: arc-swap's guard keeps it alive without a
+/// write to the `Arc`'s shared counter.
+pub(super) struct Loaded(Guard<Option<Arc<Snapshot>>>);
+
+impl Loaded {
+    /// The snapshot published now, if there is one.
+    fn load(published: &ArcSwapOption<Snapshot>) -> Option<Self> {
+        let guard = published.load();
+        guard.is_some().then(|| Self(guard))
+    }
+}
+
+impl Deref for Loaded {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        match &*self.0 {
+            Some(snapshot) => snapshot,
+            // `load` makes a `Loaded` only of a guard that holds a snapshot, and what a guard
+            // holds never changes.
+            None => unreachable!("a loaded snapshot is never empty"),
         }
     }
+}
 
+impl Snapshot {
     /// INV-1 on both clocks at the coarse reading `now`, against bounds computed when the
     /// snapshot was published.
     fn passes(&self, now: Now) -> bool {
@@ -196,7 +198,7 @@ impl Snapshot {
         )
     }
 
-    fn hand_out(snapshot: Guard<Arc<Self>>, at: Now) -> ProvidedCredentials {
+    fn hand_out(snapshot: Loaded, at: Now) -> ProvidedCredentials {
         ProvidedCredentials {
             inner: Held::Snapshot { snapshot, at },
             in_grace: false,
@@ -219,8 +221,9 @@ impl Provider {
         let shared = &self.shared;
         // Coarse time first: the snapshot's bounds already allow for its lag.
         let now = shared.clock.coarse();
-        let snapshot = shared.snapshot.load();
-        if snapshot.passes(now) {
+        if let Some(snapshot) = Loaded::load(&shared.snapshot)
+            && snapshot.passes(now)
+        {
             if now.mono < snapshot.caller_refresh_at || !shared.refresh_and_wait() {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
@@ -229,14 +232,13 @@ impl Provider {
             // return, not at the check before it.
             drop(snapshot);
             let now = shared.clock.coarse();
-            let snapshot = shared.snapshot.load();
-            if snapshot.passes(now) {
+            if let Some(snapshot) = Loaded::load(&shared.snapshot)
+                && snapshot.passes(now)
+            {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
-            return shared.slow_path();
         }
-        drop(snapshot);
         shared.slow_path()
     }
     /// Credentials for async code: the same hot path; the slow path runs on tokio's blocking
@@ -281,7 +283,7 @@ impl Provider {
     fn hot_path_hit(&self) -> Option<ProvidedCredentials> {
         let shared = &*self.shared;
         let now = shared.clock.coarse();
-        let snapshot = shared.snapshot.load();
+        let snapshot = Loaded::load(&shared.snapshot)?;
         (snapshot.passes(now) && now.mono < snapshot.caller_refresh_at).then(|| {
             shared.handouts.add();
             Snapshot::hand_out(snapshot, now).into_owned()
@@ -291,7 +293,8 @@ impl Provider {
 
 impl Shared {
     /// Publishes what the hot path may hand out: the held set with its bounds in the coarse
-    /// clocks' terms, or nothing.
+    /// clocks' terms, or nothing (while nothing usable is held, and instead of a grace
+    /// hand-out, which the lifecycle makes on the slow path).
     pub(super) fn publish(&self, lifecycle: &Lifecycle) {
         // Coarse first, then precise: the coarse reading then leads the precise one by at most
         // the clock's declared lead (see `Clock::coarse` and docs/performance.md).
@@ -314,7 +317,7 @@ impl Shared {
                         .saturating_add(until.saturating_duration_since(now.mono)),
                     _ => MonoTime::from_millis(u64::MAX),
                 };
-                Snapshot {
+                Some(Snapshot {
                     creds: handout.shared(),
                     // INV-1, monotonic: a later coarse reading may lag by `lag`, and `coarse`
                     // may have led `now` by `lead`.
@@ -330,10 +333,10 @@ impl Shared {
                     caller_refresh_at,
                     usable_wall: held.expiration.saturating_sub(policy.expiry_margin()),
                     lead,
-                }
+                })
             }
-            _ => Snapshot::empty(),
+            _ => None,
         };
-        self.snapshot.store(Arc::new(snapshot));
+        self.snapshot.store(snapshot.map(Arc::new));
     }
 }
