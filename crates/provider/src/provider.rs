@@ -34,8 +34,7 @@ use crate::stats::{ImdsStatusCounts, ProviderStats, RefreshOutcomes, RefusalCoun
 /// - **Hot path.** [`credentials`](Self::credentials) first reads a snapshot of the held
 ///   credentials (an `arc-swap` load, no lock) and checks it against the coarse monotonic and
 ///   wall clocks (INV-1 on both clocks, with the coarse clocks' lag and lead subtracted from the
-///   bounds). A hit
-///   costs a few tens of nanoseconds and no system call.
+///   bounds). A hit costs a few tens of nanoseconds and no system call.
 /// - **Slow path.** Otherwise the caller takes the lifecycle's lock, lets the machine react to
 ///   the demand, and either carries out the one IMDS request it asks for (outside the lock) or
 ///   waits for the caller already doing so (INV-3: one request at a time, across all callers),
@@ -52,6 +51,8 @@ use crate::stats::{ImdsStatusCounts, ProviderStats, RefreshOutcomes, RefusalCoun
 /// println!("{} until {}", creds.access_key_id(), creds.expiration());
 /// # Ok(()) }
 /// ```
+///
+/// The threading model in full: `docs/provider.md`, section 3.
 #[derive(Clone)]
 pub struct Provider {
     shared: Arc<Shared>,
@@ -160,13 +161,15 @@ impl Provider {
         }
     }
 
-    /// The expiry margin of the policy (INV-1).
+    /// How long before its expiry, on either clock, a set stops being handed out (INV-1): the
+    /// policy's `expiry_margin`.
     #[must_use]
     pub fn policy_margin(&self) -> Duration {
         self.shared.lock().machine.policy().expiry_margin()
     }
 
-    /// The clock this provider reads.
+    /// The clock every deadline and check of this provider reads (the one given to
+    /// [`ProviderBuilder::clock`], else a system clock).
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.shared.clock

@@ -133,7 +133,8 @@ impl ProviderBuilder {
         self
     }
 
-    /// The clock (default: a new [`SystemClock`]).
+    /// The clock of every deadline and check (default: a new [`SystemClock`]; tests give a
+    /// `ManualClock`).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self

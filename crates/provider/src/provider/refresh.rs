@@ -22,7 +22,9 @@ pub(super) struct BackgroundControl {
 }
 
 impl Shared {
-    /// The slow path of `credentials`.
+    /// A caller that missed the snapshot: under the lock, demands credentials, starts the
+    /// request the machine asks for, and waits for the request in flight (INV-3) within the
+    /// wait timeout, or returns the refusal at once when nothing is in flight (INV-4).
     pub(super) fn slow_path(self: &Arc<Self>) -> Result<ProvidedCredentials, ProviderError> {
         let mut lifecycle = self.lock();
         lifecycle.slow_calls += 1;

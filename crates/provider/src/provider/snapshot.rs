@@ -72,17 +72,12 @@ impl ProvidedCredentials {
     /// The expiry to tell whoever caches these credentials (an AWS SDK's identity cache, a
     /// `credential_process` or container-credentials client): **earlier than `Expiration`**.
     ///
-    /// Consumers use a set until the expiry they are told (aws-sdk-rust, for one, until about
-    /// 10 s before it). Told the raw `Expiration`, they would use it inside the expiry margin,
-    /// and, if the wall clock stepped back after the set arrived, past its real expiry. This
-    /// value keeps INV-1 for them on both clocks, as computed at the moment of the hand-out: it
-    /// is at most `Expiration - margin`, and at most `wall now + monotonic time left - margin`
-    /// (the usable time left on the monotonic clock, carried over to the wall clock). It is
-    /// rounded down to a whole second. On the hot path the coarse clocks' lag and lead are
-    /// subtracted too (a few hundred milliseconds at most). For a grace hand-out it is at or
-    /// before the moment of the hand-out, so a consumer asks again at every use.
-    ///
-    /// The raw value stays available as [`expiration`](Credentials::expiration).
+    /// Told the raw `Expiration`, a consumer would use the set inside the expiry margin. This
+    /// value keeps INV-1 for it on both clocks (why two: `docs/lifecycle.md#two-clocks`), as of
+    /// the hand-out: at most `Expiration - margin` and at most `wall now + monotonic time left -
+    /// margin`, rounded down to a whole second; for a grace hand-out, at or before the hand-out.
+    /// The details are in `docs/provider.md`, section 2b. The raw value stays available as
+    /// [`expiration`](Credentials::expiration).
     #[must_use]
     pub fn consumer_expiration(&self) -> WallTime {
         match &self.inner {
@@ -278,7 +273,8 @@ impl Provider {
             cause: Some("the blocking pool handed the credentials over too late".into()),
         })
     }
-    /// A hit of the hot path before any refresh is due (a caller past it would start the refresh and block).
+    /// A hit of the hot path before any refresh is due (past it, `credentials` would start the
+    /// refresh and block).
     #[cfg(feature = "tokio")]
     fn hot_path_hit(&self) -> Option<ProvidedCredentials> {
         let shared = &*self.shared;
