@@ -26,7 +26,7 @@ pub struct ProvidedCredentials {
 
 pub(super) enum Held {
     /// A hit of the hot path: the snapshot, and the coarse reading it passed at.
-    Snapshot { snapshot: Loaded, at: Now },
+    Snapshot { snapshot: Hit, at: Now },
     /// Checked by the lifecycle on the precise clocks (or copied out of a hit, for async code).
     Owned {
         creds: Arc<Credentials>,
@@ -150,26 +150,29 @@ pub(super) struct Snapshot {
     lead: Duration,
 }
 
-/// The published snapshot, as the hot path loaded it: arc-swap's guard keeps it alive without a
-/// write to the `Arc`'s shared counter.
-pub(super) struct Loaded(Guard<Option<Arc<Snapshot>>>);
+/// A hit of the hot path: the published snapshot, loaded and found to pass. arc-swap's guard
+/// keeps it alive without a write to the `Arc`'s shared counter.
+pub(super) struct Hit(Guard<Option<Arc<Snapshot>>>);
 
-impl Loaded {
-    /// The snapshot published now, if there is one.
-    fn load(published: &ArcSwapOption<Snapshot>) -> Option<Self> {
+impl Hit {
+    /// The snapshot published now, if there is one and it passes at the coarse reading `now`.
+    fn load(published: &ArcSwapOption<Snapshot>, now: Now) -> Option<Self> {
         let guard = published.load();
-        guard.is_some().then(|| Self(guard))
+        let passes = guard
+            .as_deref()
+            .is_some_and(|snapshot| snapshot.passes(now));
+        passes.then(|| Self(guard))
     }
 }
 
-impl Deref for Loaded {
+impl Deref for Hit {
     type Target = Snapshot;
     fn deref(&self) -> &Snapshot {
         match &*self.0 {
             Some(snapshot) => snapshot,
-            // `load` makes a `Loaded` only of a guard that holds a snapshot, and what a guard
+            // `load` makes a `Hit` only of a guard that holds a snapshot, and what a guard
             // holds never changes.
-            None => unreachable!("a loaded snapshot is never empty"),
+            None => unreachable!("a hit is never empty"),
         }
     }
 }
@@ -193,7 +196,7 @@ impl Snapshot {
         )
     }
 
-    fn hand_out(snapshot: Loaded, at: Now) -> ProvidedCredentials {
+    fn hand_out(snapshot: Hit, at: Now) -> ProvidedCredentials {
         ProvidedCredentials {
             inner: Held::Snapshot { snapshot, at },
             in_grace: false,
@@ -216,9 +219,7 @@ impl Provider {
         let shared = &self.shared;
         // Coarse time first: the snapshot's bounds already allow for its lag.
         let now = shared.clock.coarse();
-        if let Some(snapshot) = Loaded::load(&shared.snapshot)
-            && snapshot.passes(now)
-        {
+        if let Some(snapshot) = Hit::load(&shared.snapshot, now) {
             if now.mono < snapshot.caller_refresh_at || !shared.refresh_and_wait() {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
@@ -227,9 +228,7 @@ impl Provider {
             // return, not at the check before it.
             drop(snapshot);
             let now = shared.clock.coarse();
-            if let Some(snapshot) = Loaded::load(&shared.snapshot)
-                && snapshot.passes(now)
-            {
+            if let Some(snapshot) = Hit::load(&shared.snapshot, now) {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
@@ -279,8 +278,8 @@ impl Provider {
     fn hot_path_hit(&self) -> Option<ProvidedCredentials> {
         let shared = &*self.shared;
         let now = shared.clock.coarse();
-        let snapshot = Loaded::load(&shared.snapshot)?;
-        (snapshot.passes(now) && now.mono < snapshot.caller_refresh_at).then(|| {
+        let snapshot = Hit::load(&shared.snapshot, now)?;
+        (now.mono < snapshot.caller_refresh_at).then(|| {
             shared.handouts.add();
             Snapshot::hand_out(snapshot, now).into_owned()
         })
