@@ -42,9 +42,9 @@ mutants=(
   "could-not-connect retried off EC2~crates/imds/src/exchange/steps.rs~&& !never_connected {~{~credcycle-imds/it/off_ec2_the_client_says_it_could_not_connect_at_once"
   "inherited AWS_EC2_METADATA_DISABLED beats --endpoint~crates/cli/src/main.rs~let overridden = endpoint.is_some()~let overridden = false~credcycle-cli/it/get::an_explicit_endpoint_wins_over_an_inherited_disable"
   # Issue 10: the Provider's exits, caught by its property test (findings 1, 2 and 11).
-  "invalidate publishes only after its refresh~crates/provider/src/provider.rs~// INV-2 before any request goes out: the hot path stops passing the rejected set now.\n        shared.publish(&cold);~~credcycle/it/props::"
-  "nudging caller returns the set it checked before its refresh~crates/provider/src/provider/snapshot.rs~|| !shared.nudge() {~|| { shared.nudge(); true } {~credcycle/it/props::"
-  "wall bound plus 1 h~crates/provider/src/provider/snapshot.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag), nudge_at,~.saturating_sub(policy.expiry_margin()).saturating_sub(lag).saturating_add(Duration::from_secs(3600)), nudge_at,~credcycle/it/props::"
+  "invalidate publishes only after its refresh~crates/provider/src/provider.rs~// INV-2 before any request goes out: the hot path stops passing the rejected set now.\n        shared.publish(&lifecycle);~~credcycle/it/props::"
+  "refreshing caller returns the set it checked before its refresh~crates/provider/src/provider/snapshot.rs~|| !shared.refresh_and_wait() {~|| { shared.refresh_and_wait(); true } {~credcycle/it/props::"
+  "wall bound plus 1 h~crates/provider/src/provider/snapshot.rs~.saturating_sub(policy.expiry_margin()) .saturating_sub(lag), caller_refresh_at,~.saturating_sub(policy.expiry_margin()).saturating_sub(lag).saturating_add(Duration::from_secs(3600)), caller_refresh_at,~credcycle/it/props::"
   "lag subtraction dropped~crates/provider/src/provider/snapshot.rs~.saturating_add(left) .saturating_sub(lag) .saturating_sub(lead),~.saturating_add(left).saturating_sub(lead),~credcycle/it/props::"
   "coarse and precise reads swapped~crates/provider/src/provider/snapshot.rs~let coarse = self.clock.coarse(); let now = self.clock.now();~let coarse = self.clock.now(); let now = self.clock.coarse();~credcycle/it/props::"
   "conform counts no expired hand-out~crates/cli/src/conform/judge.rs~} else if h.expired {~} else if false {~credcycle-cli/conform/replays_an_expired_key"
@@ -55,7 +55,7 @@ mutants=(
   "explorer's world hides its kind~model/src/world.rs~.field(\"kind\", &self.core.kind())~~credcycle-model/check/explorer_steps_name_the_kinds_and_the_rule"
   # Issue 13: metrics (ProviderStats, serve's /metrics and /healthz).
   "metrics: hot-path hand-outs counted nowhere~crates/provider/src/stats.rs~stripe.0.fetch_add(1, Ordering::Relaxed);~let _ = stripe;~credcycle/it/stats::"
-  "metrics: IMDS replies not counted~crates/provider/src/provider/refresh.rs~cold.imds.record(&reply);~~credcycle/it/stats::"
+  "metrics: IMDS replies not counted~crates/provider/src/provider/refresh.rs~lifecycle.imds.record(&reply);~~credcycle/it/stats::"
   "metrics: time left ignores the wall clock~crates/provider/src/provider.rs~Some(mono.min(wall))~Some(mono.min(wall.max(mono)))~credcycle/it/stats::"
   "metrics: /healthz always healthy~crates/cli/src/serve/metrics.rs~let healthy = stats.usable_for.is_some();~let healthy = true;~credcycle-cli/it/metrics::healthz_is_503"
   "metrics: serve skips the Host check~crates/cli/src/serve.rs~if !host_allowed(&req, local.ip()) {~if false {~credcycle-cli/it/metrics::monitoring_is_under_the_host_check"

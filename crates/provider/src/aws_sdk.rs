@@ -25,9 +25,8 @@ impl ProvideCredentials for Provider {
                 .await
                 .map_err(CredentialsError::provider_error)?;
             // The SDK's identity cache reuses a set until shortly before the expiry it is told:
-            // tell it the consumer expiry, which keeps INV-1's margin on both clocks (the raw
-            // Expiration minus the margin on the wall clock alone would let it use the set past
-            // its real expiry after a wall-clock step back).
+            // tell it the consumer expiry, which keeps INV-1's margin on both clocks (why two:
+            // docs/lifecycle.md#two-clocks).
             let expiry = u64::try_from(creds.consumer_expiration().as_unix_millis())
                 .ok()
                 .map(|ms| UNIX_EPOCH + Duration::from_millis(ms));

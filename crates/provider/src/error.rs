@@ -6,7 +6,7 @@ use credcycle_core::{PolicyError, Refusal};
 use credcycle_imds::ConfigError as ImdsConfigError;
 use credcycle_imds::container::ContainerConfigError;
 
-/// Why the Provider handed out nothing.
+/// Why the Provider handed out nothing, or could not be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ProviderError {
@@ -15,15 +15,15 @@ pub enum ProviderError {
     /// last failure, when there was one.
     #[error("{refusal}{}", cause.as_ref().map(|c| format!(": {c}")).unwrap_or_default())]
     Refused {
-        /// The core's refusal.
+        /// What the lifecycle was doing instead (fetching, backing off until `retry_at`...).
         refusal: Refusal,
-        /// The last IMDS failure, in one line.
+        /// The source's one-line description of its last failure (never a secret).
         cause: Option<String>,
     },
     /// Another caller's request to IMDS did not finish within the wait timeout.
     #[error("no credentials after waiting {}: {refusal}", credcycle_core::HumanDuration(*waited))]
     TimedOut {
-        /// How long this caller waited.
+        /// Measured on the Provider's clock, from the start of the call.
         waited: Duration,
         /// The core's refusal at the end of the wait.
         refusal: Refusal,

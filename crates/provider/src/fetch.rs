@@ -8,8 +8,8 @@ use credcycle_imds::{ImdsClient, Transport};
 /// Carries out the requests of the lifecycle (`Action::DiscoverRole`,
 /// `Action::FetchCredentials`) and answers with the matching reply input.
 ///
-/// [`ImdsClient`] and [`ContainerClient`] implement it; tests implement it to script IMDS. The Provider calls it from
-/// one thread at a time (INV-3), outside its locks.
+/// [`ImdsClient`] and [`ContainerClient`] implement it; tests implement it to script IMDS. The
+/// Provider calls it from one thread at a time (INV-3), outside its locks.
 pub trait Fetcher: Send + 'static {
     /// Carries out `action` and returns the reply; `None` for actions that are not requests.
     fn answer(&mut self, action: &Action) -> Option<Input>;

@@ -1,57 +1,42 @@
 //! # credcycle: EC2 instance-profile credentials, done right
 //!
-//! A [`Provider`] hands out the credentials of the EC2 instance profile to any number of
-//! threads (or tasks, with the `tokio` feature): fetched from IMDS once, refreshed ahead of
-//! expiry, and **never handed out with less than the expiry margin left**, on the wall clock and
-//! on the monotonic clock. It drives the pure lifecycle of [`credcycle_core`] with a clock
-//! ([`credcycle_clock`]) and the IMDSv2 client of [`credcycle_imds`].
-//!
-//! This crate re-exports what a user of the `Provider` needs from those three (the credentials,
-//! the policy, the IMDS settings, the clocks, and the inputs and actions a [`Fetcher`] sees), so
-//! one line in `Cargo.toml` is enough:
-//!
-//! ```toml
-//! [dependencies]
-//! credcycle = "0.1"
-//! ```
-//!
-//! ```no_run
-//! use std::time::Duration;
-//! use credcycle::{ImdsConfig, Policy, Provider};
-//!
-//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let provider = Provider::builder()
-//!     .policy(Policy::builder().expiry_margin(Duration::from_secs(120)).build()?)
-//!     // IMDS settings from the AWS SDKs' environment variables, then these defaults.
-//!     .imds(ImdsConfig::builder().timeout(Duration::from_secs(2)).build_with_env()?)
-//!     .build()?; // a background thread fetches now and refreshes ahead of expiry
-//! for _ in 0..3 {
-//!     let creds = provider.credentials()?; // a few tens of ns once fetched
-//!     // ... sign a request with creds.access_key_id(), creds.secret_access_key()
-//!     //     .expose_secret(), creds.session_token().expose_secret() ...
-//! #   let _ = creds;
-//! }
-//! # Ok(()) }
-//! ```
-//!
-//! Against a local IMDS simulator (what the tests and `credcycle demo` do):
+//! A [`Provider`] hands out the credentials of the EC2 instance profile (or of a container
+//! endpoint) to any number of threads: fetched once, refreshed ahead of expiry, and never handed
+//! out with less than the expiry margin left, on the wall clock and on the monotonic clock (why
+//! two: `docs/lifecycle.md#two-clocks`).
 //!
 //! ```
 //! use credcycle::{ImdsConfig, Provider};
 //! use credcycle_sim::{SimConfig, SimServer};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let sim = SimServer::start("127.0.0.1:0".parse()?, SimConfig::default())?;
+//! let sim = SimServer::start("127.0.0.1:0".parse()?, SimConfig::default())?; // a local IMDS
 //! let provider = Provider::builder()
 //!     .imds(ImdsConfig::builder().endpoint(sim.url()).build()?)
-//!     .build()?;
-//! let creds = provider.credentials()?;
+//!     .build()?; // a background thread fetches now and refreshes ahead of expiry
+//! let creds = provider.credentials()?; // waits for the first fetch; a few tens of ns after
 //! assert!(creds.access_key_id().as_str().starts_with("ASIA"));
 //! # Ok(()) }
 //! ```
 //!
-//! See `docs/provider.md` for configuration, errors and the threading model, and
-//! `docs/performance.md` for the measured cost of a hand-out.
+//! ## Map
+//!
+//! - [`Provider`], built with [`ProviderBuilder`] from a [`Source`]: the lock-free hot path, the
+//!   slow path that waits for the one request in flight, and the background refresh.
+//! - [`ProvidedCredentials`]: one hand-out; tell whoever caches it its
+//!   [`consumer_expiration`](ProvidedCredentials::consumer_expiration).
+//! - [`ProviderError`]: why nothing was handed out, or why the settings are invalid.
+//! - [`Fetcher`]: who carries out the lifecycle's requests (IMDS, a container endpoint, a test).
+//! - [`ProviderStats`]: what the Provider is doing and has done, for monitoring.
+//! - `aws_sdk` (feature `aws-sdk`): the Provider as aws-sdk-rust's `ProvideCredentials`.
+//! - Re-exports from [`credcycle_core`], [`credcycle_clock`] and [`credcycle_imds`]: what a user
+//!   of the Provider needs, so that `credcycle` is the only dependency.
+//!
+//! ## Docs
+//!
+//! - `docs/provider.md`: using it, configuration, errors, the threading model, testing with it.
+//! - `docs/performance.md`: the measured cost of a hand-out, and why the coarse clocks are safe.
+//! - `docs/lifecycle.md`: the states, rules and invariants (INV-1 to INV-5) it drives.
 
 #![forbid(unsafe_code)]
 
@@ -85,13 +70,11 @@ pub use {credcycle_clock, credcycle_core, credcycle_imds};
 
 /// A seed from the operating system's randomness (the `getrandom` crate): what a [`Provider`]
 /// seeds its jitter with unless [`ProviderBuilder::seed`] is given, and what to give
-/// `ImdsConfigBuilder::jitter_seed` when building your own IMDS settings.
+/// `ImdsConfigBuilder::jitter_seed` when building your own IMDS settings (why a seed of its own:
+/// `docs/provider.md`, "Seeds").
 ///
-/// Refresh jitter exists so that processes holding the same set (every container on a host sees
-/// the same `Expiration`) do not refresh in lockstep; a seed they share, such as the process id
-/// (every container's main process is PID 1), would undo it. Should the operating system have
-/// no randomness to give, the seed comes from the standard library's randomly keyed hasher
-/// (keyed from the operating system too, once per thread).
+/// Should the operating system have no randomness to give, the seed comes from the standard
+/// library's randomly keyed hasher (keyed from the operating system too, once per thread).
 #[must_use]
 pub fn random_seed() -> u64 {
     getrandom::u64().unwrap_or_else(|_| {

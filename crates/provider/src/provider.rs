@@ -12,14 +12,14 @@ use core::time::Duration;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use credcycle_clock::Clock;
 use credcycle_core::{AccessKeyId, Action, Input, Machine, RoleName, StateKind};
 
 pub use builder::{ProviderBuilder, Source};
 pub use snapshot::ProvidedCredentials;
 
-use refresh::Signal;
+use refresh::BackgroundControl;
 use snapshot::Snapshot;
 
 use crate::fetch::Fetcher;
@@ -34,8 +34,7 @@ use crate::stats::{ImdsStatusCounts, ProviderStats, RefreshOutcomes, RefusalCoun
 /// - **Hot path.** [`credentials`](Self::credentials) first reads a snapshot of the held
 ///   credentials (an `arc-swap` load, no lock) and checks it against the coarse monotonic and
 ///   wall clocks (INV-1 on both clocks, with the coarse clocks' lag and lead subtracted from the
-///   bounds). A hit
-///   costs a few tens of nanoseconds and no system call.
+///   bounds). A hit costs a few tens of nanoseconds and no system call.
 /// - **Slow path.** Otherwise the caller takes the lifecycle's lock, lets the machine react to
 ///   the demand, and either carries out the one IMDS request it asks for (outside the lock) or
 ///   waits for the caller already doing so (INV-3: one request at a time, across all callers),
@@ -52,25 +51,28 @@ use crate::stats::{ImdsStatusCounts, ProviderStats, RefreshOutcomes, RefusalCoun
 /// println!("{} until {}", creds.access_key_id(), creds.expiration());
 /// # Ok(()) }
 /// ```
+///
+/// The threading model in full: `docs/provider.md`, section 3.
 #[derive(Clone)]
 pub struct Provider {
     shared: Arc<Shared>,
 }
 struct Shared {
-    hot: ArcSwap<Snapshot>,
-    cold: Mutex<Cold>,
+    /// What the hot path hands out without the lock; `None` while nothing usable is held.
+    snapshot: ArcSwapOption<Snapshot>,
+    lifecycle: Mutex<Lifecycle>,
     /// Signalled whenever a request finishes, for callers waiting on it.
-    settled: Condvar,
+    request_done: Condvar,
     clock: Arc<dyn Clock>,
     wait_timeout: Duration,
-    background: Option<Arc<Signal>>,
+    background: Option<Arc<BackgroundControl>>,
     waiting: AtomicU64,
     /// Hand-outs, hot path and slow path (per-thread stripes: the hot path shares no line).
     handouts: Striped,
 }
 
 /// The lifecycle and the IMDS client, behind the lock.
-struct Cold {
+struct Lifecycle {
     machine: Machine,
     /// `None` while a request is being carried out with it (the single flight, INV-3).
     fetcher: Option<Box<dyn Fetcher>>,
@@ -95,19 +97,19 @@ impl Provider {
     /// that need credentials meanwhile wait for it (at most the wait timeout).
     pub fn invalidate(&self, access_key_id: &AccessKeyId) {
         let shared = &self.shared;
-        let cold = shared.lock();
+        let lifecycle = shared.lock();
         tracing::info!("credentials invalidated by the caller");
         tracing::debug!(access_key_id = %access_key_id, "invalidated key id");
-        let (cold, request) = shared.feed(
-            cold,
+        let (lifecycle, request) = shared.apply_input(
+            lifecycle,
             Input::Invalidate {
                 access_key_id: access_key_id.clone(),
             },
         );
         // INV-2 before any request goes out: the hot path stops passing the rejected set now.
-        shared.publish(&cold);
+        shared.publish(&lifecycle);
         if let Some(action) = request {
-            drop(shared.launch(cold, action));
+            drop(shared.start_request(lifecycle, action));
         }
     }
 
@@ -128,9 +130,9 @@ impl Provider {
     #[must_use]
     pub fn stats(&self) -> ProviderStats {
         let shared = &self.shared;
-        let cold = shared.lock();
+        let lifecycle = shared.lock();
         let now = shared.clock.now();
-        let machine = &cold.machine;
+        let machine = &lifecycle.machine;
         let usable_for = match (machine.credentials(now), machine.state().held()) {
             (Ok(handout), Some(held)) if !handout.in_grace() => {
                 let policy = machine.policy();
@@ -149,23 +151,25 @@ impl Provider {
             state: machine.kind(),
             usable_for,
             handouts: shared.handouts.sum(),
-            refusals: cold.refusals,
-            outcomes: cold.outcomes,
-            imds: cold.imds,
-            slow_calls: cold.slow_calls,
-            requests: cold.requests,
+            refusals: lifecycle.refusals,
+            outcomes: lifecycle.outcomes,
+            imds: lifecycle.imds,
+            slow_calls: lifecycle.slow_calls,
+            requests: lifecycle.requests,
             waiting: shared.waiting.load(Ordering::Relaxed),
-            in_flight: cold.fetcher.is_none(),
+            in_flight: lifecycle.fetcher.is_none(),
         }
     }
 
-    /// The expiry margin of the policy (INV-1).
+    /// How long before its expiry, on either clock, a set stops being handed out (INV-1): the
+    /// policy's `expiry_margin`.
     #[must_use]
     pub fn policy_margin(&self) -> Duration {
         self.shared.lock().machine.policy().expiry_margin()
     }
 
-    /// The clock this provider reads.
+    /// The clock every deadline and check of this provider reads (the one given to
+    /// [`ProviderBuilder::clock`], else a system clock).
     #[must_use]
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.shared.clock
@@ -173,10 +177,12 @@ impl Provider {
 }
 
 impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Cold> {
+    fn lock(&self) -> MutexGuard<'_, Lifecycle> {
         // The state is consistent after every operation under the lock; a panic elsewhere does
         // not leave it half-written, so a poisoned lock is taken over.
-        self.cold.lock().unwrap_or_else(PoisonError::into_inner)
+        self.lifecycle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 

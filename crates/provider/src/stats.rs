@@ -138,7 +138,7 @@ impl RefusalCounts {
         ]
     }
 
-    /// Every refusal.
+    /// The sum of the counts.
     #[must_use]
     pub fn total(&self) -> u64 {
         self.labelled()
@@ -285,7 +285,7 @@ impl ImdsStatusCounts {
         ]
     }
 
-    /// Every reply counted.
+    /// The sum of the counts.
     #[must_use]
     pub fn total(&self) -> u64 {
         self.labelled()
@@ -360,7 +360,6 @@ impl Striped {
         }
     }
 
-    /// The sum of the stripes.
     pub(crate) fn sum(&self) -> u64 {
         self.stripes
             .iter()

@@ -6,15 +6,14 @@ use core::time::Duration;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Condvar, Mutex};
 
-use arc_swap::ArcSwap;
+use arc_swap::ArcSwapOption;
 use credcycle_clock::{Clock, SystemClock};
 use credcycle_core::{Machine, Policy};
 use credcycle_imds::container::{ContainerClient, ContainerConfig};
 use credcycle_imds::{ImdsClient, ImdsConfig, UreqTransport};
 
-use super::refresh::{Signal, run_background};
-use super::snapshot::Snapshot;
-use super::{Cold, Provider, Shared};
+use super::refresh::{BackgroundControl, run_background};
+use super::{Lifecycle, Provider, Shared};
 use crate::error::ProviderError;
 use crate::fetch::Fetcher;
 use crate::stats::{ImdsStatusCounts, RefreshOutcomes, RefusalCounts, Striped};
@@ -134,7 +133,8 @@ impl ProviderBuilder {
         self
     }
 
-    /// The clock (default: a new [`SystemClock`]).
+    /// The clock of every deadline and check (default: a new [`SystemClock`]; tests give a
+    /// `ManualClock`).
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -203,14 +203,14 @@ impl ProviderBuilder {
             }
         };
         let background = self.background.then(|| {
-            Arc::new(Signal {
+            Arc::new(BackgroundControl {
                 stop: Mutex::new(false),
                 wake: Condvar::new(),
             })
         });
         let shared = Arc::new(Shared {
-            hot: ArcSwap::from_pointee(Snapshot::empty()),
-            cold: Mutex::new(Cold {
+            snapshot: ArcSwapOption::empty(),
+            lifecycle: Mutex::new(Lifecycle {
                 machine: Machine::new(policy, seed),
                 fetcher: Some(fetcher),
                 last_error: None,
@@ -221,18 +221,18 @@ impl ProviderBuilder {
                 outcomes: RefreshOutcomes::default(),
                 imds: ImdsStatusCounts::default(),
             }),
-            settled: Condvar::new(),
+            request_done: Condvar::new(),
             clock,
             wait_timeout: self.wait_timeout,
             background: background.clone(),
             waiting: AtomicU64::new(0),
             handouts: Striped::new(),
         });
-        if let Some(signal) = background {
+        if let Some(control) = background {
             let weak = Arc::downgrade(&shared);
             std::thread::Builder::new()
                 .name("credcycle-refresh".into())
-                .spawn(move || run_background(&weak, &signal))
+                .spawn(move || run_background(&weak, &control))
                 .map_err(ProviderError::Spawn)?;
         }
         Ok(Provider { shared })

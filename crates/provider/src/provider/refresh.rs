@@ -1,7 +1,7 @@
 //! Getting credentials from the source: the slow path of a caller that found nothing usable
 //! (it waits for the one request in flight, INV-3), the flight threads that carry out the
-//! requests, the nudge of a caller past the refresh point, and the background thread's refresh
-//! loop.
+//! requests, the refresh a caller past the refresh point starts when there is no background
+//! thread, and the background thread's refresh loop.
 
 use core::time::Duration;
 use std::panic::{self, AssertUnwindSafe};
@@ -11,38 +11,40 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use credcycle_core::{Action, Event, ImdsFailure, Input, MonoTime, Now, StateKind};
 
 use super::snapshot::{Held, ProvidedCredentials};
-use super::{Cold, Shared};
+use super::{Lifecycle, Shared};
 use crate::error::ProviderError;
 use crate::fetch::Fetcher;
 
 /// Wakes and stops the background thread.
-pub(super) struct Signal {
+pub(super) struct BackgroundControl {
     pub(super) stop: Mutex<bool>,
     pub(super) wake: Condvar,
 }
 
 impl Shared {
-    /// The slow path of `credentials`.
-    pub(super) fn slow(self: &Arc<Self>) -> Result<ProvidedCredentials, ProviderError> {
-        let mut cold = self.lock();
-        cold.slow_calls += 1;
+    /// A caller that missed the snapshot: under the lock, demands credentials, starts the
+    /// request the machine asks for, and waits for the request in flight (INV-3) within the
+    /// wait timeout, or returns the refusal at once when nothing is in flight (INV-4).
+    pub(super) fn slow_path(self: &Arc<Self>) -> Result<ProvidedCredentials, ProviderError> {
+        let mut lifecycle = self.lock();
+        lifecycle.slow_calls += 1;
         let started = self.clock.now().mono;
         loop {
-            let (next, request) = self.feed(cold, Input::Demand);
-            cold = next;
+            let (next, request) = self.apply_input(lifecycle, Input::Demand);
+            lifecycle = next;
             if let Some(action) = request {
                 // Carried out on a flight thread, so that this caller's wait for it stays
                 // bounded by the wait timeout like everyone else's.
-                cold = self.launch(cold, action);
+                lifecycle = self.start_request(lifecycle, action);
             }
             // INV-1 on the precise clocks, at the moment of return (nothing below blocks).
             let now = self.clock.now();
-            let refusal = match cold.machine.credentials(now) {
+            let refusal = match lifecycle.machine.credentials(now) {
                 Ok(handout) => {
-                    self.publish(&cold);
+                    self.publish(&lifecycle);
                     self.handouts.add();
-                    let passes_until = cold.machine.state().held().map(|held| {
-                        let policy = cold.machine.policy();
+                    let passes_until = lifecycle.machine.state().held().map(|held| {
+                        let policy = lifecycle.machine.policy();
                         if handout.in_grace() {
                             Now::new(
                                 held.deadline.saturating_add(policy.grace()),
@@ -66,14 +68,14 @@ impl Shared {
                 }
                 Err(refusal) => refusal,
             };
-            if cold.fetcher.is_some() {
+            if lifecycle.fetcher.is_some() {
                 // Nobody is asking IMDS, and the machine would not: backing off, detached or
                 // stopped. Waiting would not help (INV-4).
                 let error = ProviderError::Refused {
                     refusal,
-                    cause: cold.last_error.clone(),
+                    cause: lifecycle.last_error.clone(),
                 };
-                cold.refusals.record(&error);
+                lifecycle.refusals.record(&error);
                 return Err(error);
             }
             // A request is in flight (this caller's or another's): wait for it (INV-3), within
@@ -81,10 +83,10 @@ impl Shared {
             let waited = now.mono.saturating_duration_since(started);
             if self.left_to_wait(started, now).is_none() {
                 let error = ProviderError::TimedOut { waited, refusal };
-                cold.refusals.record(&error);
+                lifecycle.refusals.record(&error);
                 return Err(error);
             }
-            cold = self.wait_once(cold, started, now);
+            lifecycle = self.wait_once(lifecycle, started, now);
         }
     }
 
@@ -95,101 +97,101 @@ impl Shared {
             .filter(|d| !d.is_zero())
     }
 
-    /// Waits once for a request to settle (or for the rest of the wait timeout).
+    /// Waits once for a request to finish (or for the rest of the wait timeout).
     fn wait_once<'a>(
         &'a self,
-        cold: MutexGuard<'a, Cold>,
+        lifecycle: MutexGuard<'a, Lifecycle>,
         started: MonoTime,
         now: Now,
-    ) -> MutexGuard<'a, Cold> {
+    ) -> MutexGuard<'a, Lifecycle> {
         let Some(left) = self.left_to_wait(started, now) else {
-            return cold;
+            return lifecycle;
         };
         self.waiting.fetch_add(1, Ordering::Relaxed);
-        let cold = self
-            .settled
-            .wait_timeout(cold, left)
+        let lifecycle = self
+            .request_done
+            .wait_timeout(lifecycle, left)
             .unwrap_or_else(PoisonError::into_inner)
             .0;
         self.waiting.fetch_sub(1, Ordering::Relaxed);
-        cold
+        lifecycle
     }
 
     /// Without a background thread, the first caller past the refresh point carries out the
     /// refresh (others keep the current set) and waits for it, at most the wait timeout.
     /// Never blocks on the lock. Returns whether it waited for a refresh, after which the caller
     /// must check its hand-out again.
-    pub(super) fn nudge(self: &Arc<Self>) -> bool {
+    pub(super) fn refresh_and_wait(self: &Arc<Self>) -> bool {
         if self.background.is_some() {
             return false;
         }
-        let Ok(cold) = self.cold.try_lock() else {
+        let Ok(lifecycle) = self.lifecycle.try_lock() else {
             return false;
         };
-        if cold.fetcher.is_none() {
+        if lifecycle.fetcher.is_none() {
             return false;
         }
         let started = self.clock.now().mono;
-        let (cold, request) = self.feed(cold, Input::Tick);
+        let (lifecycle, request) = self.apply_input(lifecycle, Input::Tick);
         let Some(action) = request else {
-            self.publish(&cold);
+            self.publish(&lifecycle);
             return false;
         };
-        let mut cold = self.launch(cold, action);
+        let mut lifecycle = self.start_request(lifecycle, action);
         loop {
             let now = self.clock.now();
-            if cold.fetcher.is_some() || self.left_to_wait(started, now).is_none() {
+            if lifecycle.fetcher.is_some() || self.left_to_wait(started, now).is_none() {
                 return true;
             }
-            cold = self.wait_once(cold, started, now);
+            lifecycle = self.wait_once(lifecycle, started, now);
         }
     }
 
     /// Applies `input` now, logs what came out, and returns the request it asks for, if any.
-    pub(super) fn feed<'a>(
+    pub(super) fn apply_input<'a>(
         &self,
-        mut cold: MutexGuard<'a, Cold>,
+        mut lifecycle: MutexGuard<'a, Lifecycle>,
         input: Input,
-    ) -> (MutexGuard<'a, Cold>, Option<Action>) {
-        let before = cold.machine.kind();
-        let rule = cold.machine.handle_input(self.clock.now(), input);
-        let after = cold.machine.kind();
+    ) -> (MutexGuard<'a, Lifecycle>, Option<Action>) {
+        let before = lifecycle.machine.kind();
+        let rule = lifecycle.machine.handle_input(self.clock.now(), input);
+        let after = lifecycle.machine.kind();
         if before != after
             && let Ok(rule) = rule
         {
             tracing::info!(from = %before, to = %after, rule = %rule, "credential lifecycle state changed");
         }
         let mut request = None;
-        while let Some(action) = cold.machine.poll_action() {
+        while let Some(action) = lifecycle.machine.poll_action() {
             match action {
                 Action::Notify(event) => {
-                    cold.outcomes.record(&event);
+                    lifecycle.outcomes.record(&event);
                     log_event(&event);
                 }
                 request_action => request = Some(request_action),
             }
         }
-        if cold.fetcher.is_none() && request.is_some() {
+        if lifecycle.fetcher.is_none() && request.is_some() {
             // A request is in flight: hand this one to it rather than lose it.
-            cold.queued = request.take();
+            lifecycle.queued = request.take();
         }
-        (cold, request)
+        (lifecycle, request)
     }
 
     /// Starts carrying out `action` (and its follow-ups) on a flight thread of its own, and
     /// returns the lock at once: the caller then waits like any other, within the wait timeout,
     /// while the request takes as long as it takes. Without a thread to spare, the request is
     /// carried out here.
-    pub(super) fn launch<'a>(
+    pub(super) fn start_request<'a>(
         self: &'a Arc<Self>,
-        mut cold: MutexGuard<'a, Cold>,
+        mut lifecycle: MutexGuard<'a, Lifecycle>,
         action: Action,
-    ) -> MutexGuard<'a, Cold> {
-        let Some(fetcher) = cold.fetcher.take() else {
-            cold.queued = Some(action);
-            return cold;
+    ) -> MutexGuard<'a, Lifecycle> {
+        let Some(fetcher) = lifecycle.fetcher.take() else {
+            lifecycle.queued = Some(action);
+            return lifecycle;
         };
-        cold.requests += 1;
+        lifecycle.requests += 1;
         // The fetcher travels in a slot, so that a failed spawn gives it back.
         let slot = Arc::new(Mutex::new(Some((fetcher, action))));
         let (shared, taken) = (Arc::clone(self), Arc::clone(&slot));
@@ -198,37 +200,45 @@ impl Shared {
             .spawn(move || {
                 let flight = taken.lock().unwrap_or_else(PoisonError::into_inner).take();
                 if let Some((fetcher, action)) = flight {
-                    drop(shared.carry(fetcher, action));
+                    drop(shared.run_requests(fetcher, action));
                 }
             });
         if spawned.is_err() {
             let flight = slot.lock().unwrap_or_else(PoisonError::into_inner).take();
             if let Some((fetcher, action)) = flight {
-                drop(cold);
+                drop(lifecycle);
                 tracing::warn!("cannot start a flight thread; carrying out the request inline");
-                return self.carry(fetcher, action);
+                return self.run_requests(fetcher, action);
             }
         }
-        cold
+        lifecycle
     }
 
     /// Carries out `action` with the fetcher on this thread, then follows up until the machine
-    /// asks for nothing more. Only the holder of the fetcher flies (INV-3).
-    fn fly<'a>(&'a self, mut cold: MutexGuard<'a, Cold>, action: Action) -> MutexGuard<'a, Cold> {
-        let Some(fetcher) = cold.fetcher.take() else {
-            cold.queued = Some(action);
-            return cold;
+    /// asks for nothing more. Only the holder of the fetcher asks IMDS (INV-3).
+    fn request_on_this_thread<'a>(
+        &'a self,
+        mut lifecycle: MutexGuard<'a, Lifecycle>,
+        action: Action,
+    ) -> MutexGuard<'a, Lifecycle> {
+        let Some(fetcher) = lifecycle.fetcher.take() else {
+            lifecycle.queued = Some(action);
+            return lifecycle;
         };
-        cold.requests += 1;
-        drop(cold);
-        self.carry(fetcher, action)
+        lifecycle.requests += 1;
+        drop(lifecycle);
+        self.run_requests(fetcher, action)
     }
 
-    /// The flight itself, without the lock: asks IMDS through `fetcher` (taken out of `Cold`
-    /// by the caller, which marks the request as in flight), feeds the reply, republishes,
-    /// wakes every waiter, and goes on with any follow-up. A fetcher that panics is put back
-    /// and its attempt counts as a failed request.
-    fn carry(&self, mut fetcher: Box<dyn Fetcher>, mut action: Action) -> MutexGuard<'_, Cold> {
+    /// Carries out `action` and its follow-ups without the lock: asks IMDS through `fetcher`
+    /// (taken out of `Lifecycle` by the caller, which marks the request as in flight), applies
+    /// the reply, republishes, wakes every waiter, and goes on with any follow-up. A fetcher
+    /// that panics is put back and its attempt counts as a failed request.
+    fn run_requests(
+        &self,
+        mut fetcher: Box<dyn Fetcher>,
+        mut action: Action,
+    ) -> MutexGuard<'_, Lifecycle> {
         loop {
             let span = tracing::debug_span!("imds_request", request = request_name(&action));
             let answered = span.in_scope(|| {
@@ -246,13 +256,13 @@ impl Shared {
                 tracing::error!(error = %error, "IMDS request failed");
                 (failed_reply(&action), Some(error))
             });
-            let mut cold = self.lock();
-            cold.fetcher = Some(fetcher);
+            let mut lifecycle = self.lock();
+            lifecycle.fetcher = Some(fetcher);
             let Some(reply) = reply else {
-                self.settled.notify_all();
-                return cold;
+                self.request_done.notify_all();
+                return lifecycle;
             };
-            cold.imds.record(&reply);
+            lifecycle.imds.record(&reply);
             if matches!(
                 &reply,
                 Input::RoleReply { result: Err(_), .. }
@@ -261,60 +271,61 @@ impl Shared {
                 if let Some(error) = &error {
                     tracing::warn!(error = %error, "IMDS request failed");
                 }
-                cold.last_error = error;
+                lifecycle.last_error = error;
             } else {
                 // IMDS answered: an older transport error no longer explains anything.
-                cold.last_error = None;
+                lifecycle.last_error = None;
             }
-            let (next, follow_up) = self.feed(cold, reply);
-            cold = next;
-            self.publish(&cold);
-            self.settled.notify_all();
-            if let Some(signal) = &self.background {
-                signal.wake.notify_all();
+            let (next, follow_up) = self.apply_input(lifecycle, reply);
+            lifecycle = next;
+            self.publish(&lifecycle);
+            self.request_done.notify_all();
+            if let Some(control) = &self.background {
+                control.wake.notify_all();
             }
-            let Some(next_action) = follow_up.or_else(|| cold.queued.take()) else {
-                return cold;
+            let Some(next_action) = follow_up.or_else(|| lifecycle.queued.take()) else {
+                return lifecycle;
             };
-            let Some(again) = cold.fetcher.take() else {
+            let Some(again) = lifecycle.fetcher.take() else {
                 // Unreachable: the fetcher was put back above, under this same lock.
-                cold.queued = Some(next_action);
-                return cold;
+                lifecycle.queued = Some(next_action);
+                return lifecycle;
             };
-            cold.requests += 1;
-            drop(cold);
+            lifecycle.requests += 1;
+            drop(lifecycle);
             fetcher = again;
             action = next_action;
         }
     }
 
     /// One round of the background thread: does what is due, returns how long to sleep.
-    fn tend(&self) -> Duration {
-        let cold = self.lock();
-        if cold.fetcher.is_none() {
+    fn background_round(&self) -> Duration {
+        let lifecycle = self.lock();
+        if lifecycle.fetcher.is_none() {
             // A request is in flight; its flight wakes this thread when done.
             return Duration::from_secs(1);
         }
         let now = self.clock.now();
-        let input = match (cold.machine.kind(), cold.machine.poll_timeout()) {
+        let input = match (lifecycle.machine.kind(), lifecycle.machine.poll_timeout()) {
             (StateKind::Idle, _) => Some(Input::Demand),
             (_, Some(at)) if at <= now.mono => Some(Input::Tick),
             _ => None,
         };
-        let cold = match input {
+        let lifecycle = match input {
             Some(input) => {
-                let (cold, request) = self.feed(cold, input);
-                let cold = match request {
-                    Some(action) => self.fly(cold, action),
-                    None => cold,
+                let (lifecycle, request) = self.apply_input(lifecycle, input);
+                let lifecycle = match request {
+                    Some(action) => self.request_on_this_thread(lifecycle, action),
+                    None => lifecycle,
                 };
-                self.publish(&cold);
-                cold
+                self.publish(&lifecycle);
+                lifecycle
             }
-            None => cold,
+            None => lifecycle,
         };
         let now = self.clock.now();
-        cold.machine
+        lifecycle
+            .machine
             .poll_timeout()
             .map_or(Duration::from_secs(60), |at| {
                 at.saturating_duration_since(now.mono)
@@ -341,26 +352,26 @@ fn failed_reply(action: &Action) -> Option<Input> {
 
 impl Drop for Shared {
     fn drop(&mut self) {
-        if let Some(signal) = &self.background {
-            *signal.stop.lock().unwrap_or_else(PoisonError::into_inner) = true;
-            signal.wake.notify_all();
+        if let Some(control) = &self.background {
+            *control.stop.lock().unwrap_or_else(PoisonError::into_inner) = true;
+            control.wake.notify_all();
         }
     }
 }
 
 /// The background thread: holds the provider only while working, so that dropping the last
 /// handle stops it.
-pub(super) fn run_background(shared: &Weak<Shared>, signal: &Signal) {
+pub(super) fn run_background(shared: &Weak<Shared>, control: &BackgroundControl) {
     loop {
         let wait = match shared.upgrade() {
-            Some(shared) => shared.tend(),
+            Some(shared) => shared.background_round(),
             None => return,
         };
-        let stop = signal.stop.lock().unwrap_or_else(PoisonError::into_inner);
+        let stop = control.stop.lock().unwrap_or_else(PoisonError::into_inner);
         if *stop {
             return;
         }
-        let (stop, _) = signal
+        let (stop, _) = control
             .wake
             .wait_timeout(stop, wait)
             .unwrap_or_else(PoisonError::into_inner);

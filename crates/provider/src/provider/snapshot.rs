@@ -7,12 +7,10 @@ use core::ops::Deref;
 use core::time::Duration;
 use std::sync::Arc;
 
-use arc_swap::Guard;
-use credcycle_core::{
-    AccessKeyId, Credentials, MonoTime, Now, SecretAccessKey, SessionToken, WallTime,
-};
+use arc_swap::{ArcSwapOption, Guard};
+use credcycle_core::{Credentials, MonoTime, Now, WallTime};
 
-use super::{Cold, Provider, Shared};
+use super::{Lifecycle, Provider, Shared};
 use crate::error::ProviderError;
 
 /// Credentials handed out by a [`Provider`]. Dereferences to [`Credentials`].
@@ -28,10 +26,7 @@ pub struct ProvidedCredentials {
 
 pub(super) enum Held {
     /// A hit of the hot path: the snapshot, and the coarse reading it passed at.
-    Snapshot {
-        snapshot: Guard<Arc<Snapshot>>,
-        at: Now,
-    },
+    Snapshot { snapshot: Hit, at: Now },
     /// Checked by the lifecycle on the precise clocks (or copied out of a hit, for async code).
     Owned {
         creds: Arc<Credentials>,
@@ -77,17 +72,12 @@ impl ProvidedCredentials {
     /// The expiry to tell whoever caches these credentials (an AWS SDK's identity cache, a
     /// `credential_process` or container-credentials client): **earlier than `Expiration`**.
     ///
-    /// Consumers use a set until the expiry they are told (aws-sdk-rust, for one, until about
-    /// 10 s before it). Told the raw `Expiration`, they would use it inside the expiry margin,
-    /// and, if the wall clock stepped back after the set arrived, past its real expiry. This
-    /// value keeps INV-1 for them on both clocks, as computed at the moment of the hand-out: it
-    /// is at most `Expiration - margin`, and at most `wall now + monotonic time left - margin`
-    /// (the usable time left on the monotonic clock, carried over to the wall clock). It is
-    /// rounded down to a whole second. On the hot path the coarse clocks' lag and lead are
-    /// subtracted too (a few hundred milliseconds at most). For a grace hand-out it is at or
-    /// before the moment of the hand-out, so a consumer asks again at every use.
-    ///
-    /// The raw value stays available as [`expiration`](Credentials::expiration).
+    /// Told the raw `Expiration`, a consumer would use the set inside the expiry margin. This
+    /// value keeps INV-1 for it on both clocks (why two: `docs/lifecycle.md#two-clocks`), as of
+    /// the hand-out: at most `Expiration - margin` and at most `wall now + monotonic time left -
+    /// margin`, rounded down to a whole second; for a grace hand-out, at or before the hand-out.
+    /// The details are in `docs/provider.md`, section 2b. The raw value stays available as
+    /// [`expiration`](Credentials::expiration).
     #[must_use]
     pub fn consumer_expiration(&self) -> WallTime {
         match &self.inner {
@@ -152,32 +142,42 @@ pub(super) struct Snapshot {
     mono_bound: MonoTime,
     /// Last coarse wall reading at which a hand-out is safe (INV-1, lag subtracted).
     wall_bound: WallTime,
-    /// Coarse monotonic reading from which a caller should nudge a refresh (when there is no
+    /// Coarse monotonic reading from which a caller starts the due refresh (when there is no
     /// background thread); `MonoTime(u64::MAX)` for never.
-    nudge_at: MonoTime,
+    caller_refresh_at: MonoTime,
     /// `Expiration` minus the margin, and the coarse clocks' lead: for the consumer expiry.
     usable_wall: WallTime,
     lead: Duration,
 }
 
-impl Snapshot {
-    /// A snapshot that never passes: nothing usable is held.
-    pub(super) fn empty() -> Self {
-        Self {
-            creds: Arc::new(Credentials::new(
-                AccessKeyId::new(""),
-                SecretAccessKey::new(String::new()),
-                SessionToken::new(String::new()),
-                WallTime::UNIX_EPOCH,
-            )),
-            mono_bound: MonoTime::ZERO,
-            wall_bound: WallTime::from_unix_millis(i64::MIN),
-            nudge_at: MonoTime::from_millis(u64::MAX),
-            usable_wall: WallTime::from_unix_millis(i64::MIN),
-            lead: Duration::ZERO,
+/// A hit of the hot path: the published snapshot, loaded and found to pass. arc-swap's guard
+/// keeps it alive without a write to the `Arc`'s shared counter.
+pub(super) struct Hit(Guard<Option<Arc<Snapshot>>>);
+
+impl Hit {
+    /// The snapshot published now, if there is one and it passes at the coarse reading `now`.
+    fn load(published: &ArcSwapOption<Snapshot>, now: Now) -> Option<Self> {
+        let guard = published.load();
+        let passes = guard
+            .as_deref()
+            .is_some_and(|snapshot| snapshot.passes(now));
+        passes.then(|| Self(guard))
+    }
+}
+
+impl Deref for Hit {
+    type Target = Snapshot;
+    fn deref(&self) -> &Snapshot {
+        match &*self.0 {
+            Some(snapshot) => snapshot,
+            // `load` makes a `Hit` only of a guard that holds a snapshot, and what a guard
+            // holds never changes.
+            None => unreachable!("a hit is never empty"),
         }
     }
+}
 
+impl Snapshot {
     /// INV-1 on both clocks at the coarse reading `now`, against bounds computed when the
     /// snapshot was published.
     fn passes(&self, now: Now) -> bool {
@@ -196,7 +196,7 @@ impl Snapshot {
         )
     }
 
-    fn hand_out(snapshot: Guard<Arc<Self>>, at: Now) -> ProvidedCredentials {
+    fn hand_out(snapshot: Hit, at: Now) -> ProvidedCredentials {
         ProvidedCredentials {
             inner: Held::Snapshot { snapshot, at },
             in_grace: false,
@@ -219,9 +219,8 @@ impl Provider {
         let shared = &self.shared;
         // Coarse time first: the snapshot's bounds already allow for its lag.
         let now = shared.clock.coarse();
-        let snapshot = shared.hot.load();
-        if snapshot.passes(now) {
-            if now.mono < snapshot.nudge_at || !shared.nudge() {
+        if let Some(snapshot) = Hit::load(&shared.snapshot, now) {
+            if now.mono < snapshot.caller_refresh_at || !shared.refresh_and_wait() {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
@@ -229,15 +228,12 @@ impl Provider {
             // return, not at the check before it.
             drop(snapshot);
             let now = shared.clock.coarse();
-            let snapshot = shared.hot.load();
-            if snapshot.passes(now) {
+            if let Some(snapshot) = Hit::load(&shared.snapshot, now) {
                 shared.handouts.add();
                 return Ok(Snapshot::hand_out(snapshot, now));
             }
-            return shared.slow();
         }
-        drop(snapshot);
-        shared.slow()
+        shared.slow_path()
     }
     /// Credentials for async code: the same hot path; the slow path runs on tokio's blocking
     /// pool so that no runtime thread waits for IMDS.
@@ -252,7 +248,7 @@ impl Provider {
     /// As [`credentials`](Self::credentials).
     #[cfg(feature = "tokio")]
     pub async fn credentials_async(&self) -> Result<ProvidedCredentials, ProviderError> {
-        if let Some(hit) = self.hot_hit() {
+        if let Some(hit) = self.hot_path_hit() {
             return Ok(hit);
         }
         let mut last = None;
@@ -276,13 +272,14 @@ impl Provider {
             cause: Some("the blocking pool handed the credentials over too late".into()),
         })
     }
-    /// A hit of the hot path before any refresh is due (a nudge would block).
+    /// A hit of the hot path before any refresh is due (past it, `credentials` would start the
+    /// refresh and block).
     #[cfg(feature = "tokio")]
-    fn hot_hit(&self) -> Option<ProvidedCredentials> {
+    fn hot_path_hit(&self) -> Option<ProvidedCredentials> {
         let shared = &*self.shared;
         let now = shared.clock.coarse();
-        let snapshot = shared.hot.load();
-        (snapshot.passes(now) && now.mono < snapshot.nudge_at).then(|| {
+        let snapshot = Hit::load(&shared.snapshot, now)?;
+        (now.mono < snapshot.caller_refresh_at).then(|| {
             shared.handouts.add();
             Snapshot::hand_out(snapshot, now).into_owned()
         })
@@ -291,15 +288,16 @@ impl Provider {
 
 impl Shared {
     /// Publishes what the hot path may hand out: the held set with its bounds in the coarse
-    /// clocks' terms, or nothing.
-    pub(super) fn publish(&self, cold: &Cold) {
+    /// clocks' terms, or nothing (while nothing usable is held, and instead of a grace
+    /// hand-out, which the lifecycle makes on the slow path).
+    pub(super) fn publish(&self, lifecycle: &Lifecycle) {
         // Coarse first, then precise: the coarse reading then leads the precise one by at most
         // the clock's declared lead (see `Clock::coarse` and docs/performance.md).
         let coarse = self.clock.coarse();
         let now = self.clock.now();
         let lag = self.clock.coarse_lag();
         let lead = self.clock.coarse_lead();
-        let machine = &cold.machine;
+        let machine = &lifecycle.machine;
         let snapshot = match (machine.credentials(now), machine.state().held()) {
             (Ok(handout), Some(held)) if !handout.in_grace() => {
                 let policy = machine.policy();
@@ -307,13 +305,14 @@ impl Shared {
                     .usable_until(policy)
                     .saturating_duration_since(now.mono);
                 // Holding a usable set, the machine waits for its refresh point or retry.
-                let nudge_at = match (machine.state().due_at(), self.background.is_some()) {
+                let caller_refresh_at = match (machine.state().due_at(), self.background.is_some())
+                {
                     (Some(until), false) => coarse
                         .mono
                         .saturating_add(until.saturating_duration_since(now.mono)),
                     _ => MonoTime::from_millis(u64::MAX),
                 };
-                Snapshot {
+                Some(Snapshot {
                     creds: handout.shared(),
                     // INV-1, monotonic: a later coarse reading may lag by `lag`, and `coarse`
                     // may have led `now` by `lead`.
@@ -326,13 +325,13 @@ impl Shared {
                         .expiration
                         .saturating_sub(policy.expiry_margin())
                         .saturating_sub(lag),
-                    nudge_at,
+                    caller_refresh_at,
                     usable_wall: held.expiration.saturating_sub(policy.expiry_margin()),
                     lead,
-                }
+                })
             }
-            _ => Snapshot::empty(),
+            _ => None,
         };
-        self.hot.store(Arc::new(snapshot));
+        self.snapshot.store(snapshot.map(Arc::new));
     }
 }
