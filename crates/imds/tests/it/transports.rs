@@ -5,7 +5,7 @@ use credcycle_clock::{ManualClock, SystemClock};
 use credcycle_imds::codec::{self, MAX_BODY_LEN};
 use credcycle_imds::{
     Endpoint, HttpRequest, ImdsClient, ImdsConfig, ImdsError, ImdsToken, RequestKind, Transport,
-    TransportError, UreqTransport,
+    TransportError,
 };
 
 use crate::server::{Behave, Server, imds, reply};
@@ -322,27 +322,4 @@ fn a_listener_that_never_answers_names_the_hop_limit(transport: &dyn Transport) 
     assert!(message.contains("HttpPutResponseHopLimit"), "{message}");
     assert!(!message.contains("could not connect"), "{message}");
     assert_eq!(client.counts().of(RequestKind::Token), 2, "retried");
-}
-
-#[test]
-fn the_client_reports_a_silent_imds_by_name() {
-    let server = Server::start(|_| Behave::Silent);
-    let config = ImdsConfig::builder()
-        .endpoint(server.endpoint())
-        .timeout(Duration::from_millis(100))
-        .num_attempts(2)
-        .retry_backoff(Duration::ZERO, Duration::ZERO)
-        .build()
-        .unwrap();
-    let mut client = ImdsClient::new(config, UreqTransport::new(), ManualClock::default());
-    let err = client.discover_role().unwrap_err();
-    assert_eq!(
-        err,
-        ImdsError::TokenTimeout {
-            timeout: Duration::from_millis(100),
-            attempts: 2
-        }
-    );
-    assert!(err.to_string().contains("HttpPutResponseHopLimit"));
-    assert_eq!(client.counts().of(RequestKind::Token), 2);
 }
