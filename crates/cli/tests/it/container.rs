@@ -10,7 +10,7 @@ use std::process::{Command, Output};
 
 use credcycle_sim::{Scenario, SimConfig, SimContainer, SimServer};
 
-use crate::credcycle;
+use crate::{credcycle, one_line_failure, stderr};
 
 const PATH: &str = "/v1/credentials";
 
@@ -44,8 +44,9 @@ fn get(full_uri: &str, token_file: &PathBuf, extra: &[&str]) -> Command {
     command
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// The simulator with one scripted fault, and its container credentials URL.
+fn sim_with_fault(toml: &str) -> (SimServer, String) {
+    sim(SimConfig::default().with_scenario(Scenario::from_toml_str(toml).unwrap()))
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -71,9 +72,7 @@ fn get_follows_a_token_file_that_changes_between_two_fetches() {
     let output = get(&url, &file, &["--source", "container"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(&output);
     assert!(
         err.starts_with(
             "credcycle: the container credentials endpoint refused the authorization token \
@@ -142,29 +141,25 @@ fn a_full_uri_to_a_host_that_is_not_allowed_is_refused_in_one_line() {
 
 #[test]
 fn malformed_replies_and_server_errors_are_named() {
-    let scenario = Scenario::from_toml_str(
+    let (_sim, url) = sim_with_fault(
         r#"
 [[event]]
 at = 0
 fault = "malformed"
 body = "not-json"
 "#,
-    )
-    .unwrap();
-    let (_sim, url) = sim(SimConfig::default().with_scenario(scenario));
+    );
     let file = token_file("malformed", "pod-token-1");
     let output = get(&url, &file, &["--source", "container"])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(&output);
     assert!(
         err.starts_with("credcycle: the container credentials endpoint sent a malformed reply: "),
         "{err}"
     );
 
-    let scenario = Scenario::from_toml_str(
+    let (failing, url) = sim_with_fault(
         r#"
 [[event]]
 at = 0
@@ -172,14 +167,11 @@ fault = "outage"
 mode = "http"
 status = 500
 "#,
-    )
-    .unwrap();
-    let (failing, url) = sim(SimConfig::default().with_scenario(scenario));
+    );
     let output = get(&url, &file, &["--source", "container", "--attempts", "2"])
         .output()
         .unwrap();
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(&output);
     assert!(
         err.starts_with("credcycle: the container credentials endpoint answered HTTP 500 (")
             && err.ends_with(" bytes, 2 attempts)\n"),
@@ -188,16 +180,14 @@ status = 500
     assert_eq!(failing.report().count("credentials", "500"), 2);
 
     // An endpoint that accepts the connection and never answers: each attempt times out.
-    let scenario = Scenario::from_toml_str(
+    let (silent, url) = sim_with_fault(
         r#"
 [[event]]
 at = 0
 fault = "outage"
 mode = "timeout"
 "#,
-    )
-    .unwrap();
-    let (silent, url) = sim(SimConfig::default().with_scenario(scenario));
+    );
     let output = get(
         &url,
         &file,
@@ -219,16 +209,14 @@ mode = "timeout"
     );
     assert_eq!(silent.report().dropped, 2);
 
-    let scenario = Scenario::from_toml_str(
+    let (_sim, url) = sim_with_fault(
         r#"
 [[event]]
 at = 0
 fault = "expired"
 by = 30
 "#,
-    )
-    .unwrap();
-    let (_sim, url) = sim(SimConfig::default().with_scenario(scenario));
+    );
     let output = get(&url, &file, &["--source", "container"])
         .output()
         .unwrap();

@@ -1,13 +1,12 @@
 //! `credcycle doctor`: each verdict driven through the simulator's faults, over loopback only
 //! (the default endpoint is checked by URL in the unit tests, never connected to).
 
-use std::net::TcpListener;
 use std::process::Output;
 
 use credcycle_sim::{Scenario, SimConfig, SimServer};
 use serde_json::Value;
 
-use crate::credcycle;
+use crate::{closed_port, credcycle, disabled_by_the_environment};
 
 const STEPS: [&str; 9] = [
     "settings",
@@ -141,11 +140,7 @@ fn the_json_report_has_a_stable_shape() {
 
 #[test]
 fn a_closed_port_stops_at_connect() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let run = doctor(&format!("http://127.0.0.1:{port}"), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert_eq!(run.verdict("connect"), "fail", "{}", run.stdout);
@@ -411,22 +406,7 @@ fn the_endpoint_can_come_from_the_profile() {
 
 #[test]
 fn imds_disabled_fails_at_the_settings() {
-    // The endpoint is a closed loopback port, so that nothing leaves the machine even if the
-    // veto were ignored.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let output = credcycle()
-        .arg("doctor")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .output()
-        .unwrap();
+    let output = disabled_by_the_environment("doctor");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(
