@@ -17,12 +17,7 @@ pub(super) fn role(
     let reply = match exchange.reply {
         Ok(reply) => reply,
         Err(e) => {
-            let step = Step::new(
-                "role",
-                Verdict::Fail,
-                format!("the role listing got no reply: {e}"),
-            )
-            .data(json!({ "status": null, "error": e.to_string() }));
+            let step = Step::no_reply("role", "the role listing", &e);
             return (step, None);
         }
     };
@@ -98,12 +93,7 @@ pub(super) fn credentials(imds: &mut Imds, token: &ImdsToken, role: &RoleName) -
     let reply = match exchange.reply {
         Ok(reply) => reply,
         Err(e) => {
-            return Step::new(
-                "credentials",
-                Verdict::Fail,
-                format!("the credentials request got no reply: {e}"),
-            )
-            .data(json!({ "status": null, "error": e.to_string() }));
+            return Step::no_reply("credentials", "the credentials request", &e);
         }
     };
     let status = reply.status();
@@ -196,12 +186,7 @@ pub(super) fn iam_info(imds: &mut Imds, token: &ImdsToken) -> Step {
     let reply = match exchange.reply {
         Ok(reply) => reply,
         Err(e) => {
-            return Step::new(
-                "iam-info",
-                Verdict::Fail,
-                format!("iam/info got no reply: {e}"),
-            )
-            .data(json!({ "status": null, "error": e.to_string() }));
+            return Step::no_reply("iam-info", "iam/info", &e);
         }
     };
     let status = reply.status();
