@@ -124,18 +124,16 @@ fn a_body_over_the_limit_is_refused(transport: &dyn Transport) {
 /// The server would send 1 GiB; the transport stops at the limit and hangs up, so the server
 /// gets only as far as the socket buffers allow.
 fn an_endless_body_is_not_read_on(transport: &dyn Transport) {
-    let server = Server::start(|_| Behave::Endless(Some(1 << 30)));
-    assert_eq!(
-        transport
-            .send(&get(&server), Duration::from_secs(10))
-            .unwrap_err(),
-        TransportError::BodyTooLarge
-    );
-    wait_for_hang_up(&server);
+    endless_body_is_not_read_on(transport, Some(1 << 30));
 }
 
 fn an_endless_chunked_body_is_not_read_on(transport: &dyn Transport) {
-    let server = Server::start(|_| Behave::Endless(None));
+    endless_body_is_not_read_on(transport, None);
+}
+
+/// An endless body: `content_length` announced, or chunked when `None`.
+fn endless_body_is_not_read_on(transport: &dyn Transport, content_length: Option<u64>) {
+    let server = Server::start(move |_| Behave::Endless(content_length));
     assert_eq!(
         transport
             .send(&get(&server), Duration::from_secs(10))
