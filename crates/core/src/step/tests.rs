@@ -65,24 +65,14 @@ fn last_request(m: &mut Machine) -> Option<RequestId> {
         .last()
 }
 
-/// Answers the machine's outstanding role listing with `result`.
-fn answer_role(
+/// Answers the machine's outstanding request with the reply `input` makes for its id.
+fn answer(
     m: &mut Machine,
     now: Now,
-    result: Result<RoleName, ImdsFailure>,
+    input: impl FnOnce(RequestId) -> Input,
 ) -> Result<Rule, UsageError> {
-    let id = last_request(m).unwrap_or_else(|| panic!("a listing request"));
-    m.handle_input(now, Input::RoleReply { id, result })
-}
-
-/// Answers the machine's outstanding credentials request with `result`.
-fn answer_credentials(
-    m: &mut Machine,
-    now: Now,
-    result: Result<Credentials, ImdsFailure>,
-) -> Result<Rule, UsageError> {
-    let id = last_request(m).unwrap_or_else(|| panic!("a credentials request"));
-    m.handle_input(now, Input::CredentialsReply { id, result })
+    let id = last_request(m).unwrap_or_else(|| panic!("an outstanding request"));
+    m.handle_input(now, input(id))
 }
 
 /// A machine holding a 6-hour set (`akid`), the role discovered.
@@ -91,10 +81,16 @@ fn serving(policy: Policy, seed: u64, akid: &str) -> (Machine, Now) {
     let mut m = Machine::new(policy, seed);
     let ok = |r: Result<Rule, UsageError>| r.unwrap_or_else(|e| panic!("{e}"));
     ok(m.handle_input(now, Input::Demand));
-    ok(answer_role(&mut m, now, Ok(role())));
+    ok(answer(&mut m, now, |id| Input::RoleReply {
+        id,
+        result: Ok(role()),
+    }));
     let exp = now.wall.saturating_add(Duration::from_secs(6 * 3600));
     assert_eq!(
-        ok(answer_credentials(&mut m, now, Ok(creds(akid, exp)))),
+        ok(answer(&mut m, now, |id| Input::CredentialsReply {
+            id,
+            result: Ok(creds(akid, exp))
+        })),
         Rule::Accept
     );
     (m, now)
@@ -274,7 +270,10 @@ fn a_set_is_too_short_lived_when_its_monotonic_deadline_is_inside_the_margin() {
         assert_eq!(m.handle_input(asked, Input::Demand), Ok(Rule::Start));
         let now = asked.advance(delay);
         let exp = now.wall.saturating_add(lifetime);
-        answer_credentials(&mut m, now, Ok(creds("ASIASHORT", exp)))
+        answer(&mut m, now, |id| Input::CredentialsReply {
+            id,
+            result: Ok(creds("ASIASHORT", exp)),
+        })
     };
     let s = Duration::from_secs;
     // (lifetime at receipt, time from request to reply, rule)
@@ -314,7 +313,10 @@ fn handouts_carry_the_time_checked_the_mode_and_the_generation() {
     );
     let exp = now.wall.saturating_add(Duration::from_secs(7 * 3600));
     assert_eq!(
-        answer_credentials(&mut m, now, Ok(creds("ASIATWO", exp))),
+        answer(&mut m, now, |id| Input::CredentialsReply {
+            id,
+            result: Ok(creds("ASIATWO", exp))
+        }),
         Ok(Rule::Accept)
     );
     let h = m.credentials(now).unwrap_or_else(|e| panic!("{e}"));
@@ -329,7 +331,10 @@ fn grace_handouts_are_marked() {
     let refresh = now.advance_to(m.poll_timeout().unwrap_or_else(|| panic!("a deadline")));
     assert_eq!(m.handle_input(refresh, Input::Tick), Ok(Rule::Refresh));
     assert_eq!(
-        answer_credentials(&mut m, refresh, Err(ImdsFailure::Timeout)),
+        answer(&mut m, refresh, |id| Input::CredentialsReply {
+            id,
+            result: Err(ImdsFailure::Timeout)
+        }),
         Ok(Rule::Fail)
     );
     assert!(
@@ -350,7 +355,13 @@ fn the_refusal_while_fetching_is_not_the_one_while_discovering() {
     let mut m = Machine::new(Policy::default(), 5);
     assert!(m.handle_input(now, Input::Demand).is_ok());
     assert_eq!(m.credentials(now).err(), Some(Refusal::Discovering));
-    assert!(answer_role(&mut m, now, Ok(role())).is_ok());
+    assert!(
+        answer(&mut m, now, |id| Input::RoleReply {
+            id,
+            result: Ok(role())
+        })
+        .is_ok()
+    );
     assert_eq!(m.kind(), StateKind::Fetching);
     assert_eq!(
         m.credentials(now).err(),
@@ -408,7 +419,13 @@ fn machine_jitter_is_the_documented_seeded_generator() {
         let now = t0();
         let mut m = Machine::new(p.clone(), seed);
         assert!(m.handle_input(now, Input::Demand).is_ok());
-        assert!(answer_role(&mut m, now, Err(ImdsFailure::Timeout)).is_ok());
+        assert!(
+            answer(&mut m, now, |id| Input::RoleReply {
+                id,
+                result: Err(ImdsFailure::Timeout)
+            })
+            .is_ok()
+        );
         // One draw per input: the demand's, then the reply's, which plans the retry.
         let mut rng = SplitMix64::new(seed);
         let _ = rng.next_u32();
