@@ -44,9 +44,11 @@ fn get(full_uri: &str, token_file: &PathBuf, extra: &[&str]) -> Command {
     command
 }
 
-/// The simulator with one scripted fault, and its container credentials URL.
-fn sim_with_fault(toml: &str) -> (SimServer, String) {
-    sim(SimConfig::default().with_scenario(Scenario::from_toml_str(toml).unwrap()))
+/// The simulator with one fault from its start (`fault`: the event's TOML lines after `at`),
+/// and its container credentials URL.
+fn sim_with_fault(fault: &str) -> (SimServer, String) {
+    let toml = format!("[[event]]\nat = 0\n{fault}");
+    sim(SimConfig::default().with_scenario(Scenario::from_toml_str(&toml).unwrap()))
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -143,8 +145,6 @@ fn a_full_uri_to_a_host_that_is_not_allowed_is_refused_in_one_line() {
 fn malformed_replies_and_server_errors_are_named() {
     let (_sim, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "malformed"
 body = "not-json"
 "#,
@@ -161,8 +161,6 @@ body = "not-json"
 
     let (failing, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "outage"
 mode = "http"
 status = 500
@@ -182,8 +180,6 @@ status = 500
     // An endpoint that accepts the connection and never answers: each attempt times out.
     let (silent, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "outage"
 mode = "timeout"
 "#,
@@ -211,8 +207,6 @@ mode = "timeout"
 
     let (_sim, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "expired"
 by = 30
 "#,
