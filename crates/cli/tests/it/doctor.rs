@@ -27,8 +27,10 @@ fn start(config: SimConfig) -> SimServer {
     SimServer::start("127.0.0.1:0".parse().unwrap(), config).unwrap()
 }
 
-fn with_fault(toml: &str) -> SimServer {
-    start(SimConfig::default().with_scenario(Scenario::from_toml_str(toml).unwrap()))
+/// The simulator with one fault from its start (`fault`: the event's TOML lines after `at`).
+fn with_fault(fault: &str) -> SimServer {
+    let toml = format!("[[event]]\nat = 0\n{fault}");
+    start(SimConfig::default().with_scenario(Scenario::from_toml_str(&toml).unwrap()))
 }
 
 struct Run {
@@ -166,9 +168,7 @@ fn a_closed_port_stops_at_connect() {
 
 #[test]
 fn dropped_token_puts_name_the_hop_limit() {
-    let sim = with_fault(
-        "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\ntarget = \"token\"\n",
-    );
+    let sim = with_fault("fault = \"outage\"\nmode = \"timeout\"\ntarget = \"token\"\n");
     let run = doctor(&sim.url(), &["--timeout", "0.3"], &[]);
     assert_eq!(run.code, Some(1), "{}", run.stdout);
     assert_eq!(run.verdict("connect"), "ok");
@@ -197,7 +197,7 @@ fn dropped_token_puts_name_the_hop_limit() {
 
 #[test]
 fn an_imds_that_answers_nothing_is_not_called_the_hop_limit() {
-    let sim = with_fault("[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\n");
+    let sim = with_fault("fault = \"outage\"\nmode = \"timeout\"\n");
     let run = doctor(&sim.url(), &["--timeout", "0.3"], &[]);
     assert_eq!(run.code, Some(1));
     let token = run.step("token");
@@ -208,9 +208,7 @@ fn an_imds_that_answers_nothing_is_not_called_the_hop_limit() {
 
 #[test]
 fn a_refused_token_put_is_named() {
-    let sim = with_fault(
-        "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"http\"\nstatus = 403\ntarget = \"token\"\n",
-    );
+    let sim = with_fault("fault = \"outage\"\nmode = \"http\"\nstatus = 403\ntarget = \"token\"\n");
     let run = doctor(&sim.url(), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert!(run.step("token").contains("HTTP 403"), "{}", run.stdout);
@@ -240,7 +238,7 @@ fn no_instance_profile_fails_at_the_role() {
 
 #[test]
 fn expired_credentials_fail() {
-    let sim = with_fault("[[event]]\nat = 0\nfault = \"expired\"\nby = 120\n");
+    let sim = with_fault("fault = \"expired\"\nby = 120\n");
     let run = doctor(&sim.url(), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert_eq!(run.verdict("credentials"), "fail", "{}", run.stdout);
@@ -282,9 +280,7 @@ fn the_clock_is_judged_against_the_date_header() {
 
 #[test]
 fn a_broken_iam_info_fails() {
-    let sim = with_fault(
-        "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"http\"\nstatus = 500\ntarget = \"info\"\n",
-    );
+    let sim = with_fault("fault = \"outage\"\nmode = \"http\"\nstatus = 500\ntarget = \"info\"\n");
     let run = doctor(&sim.url(), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert_eq!(run.verdict("credentials"), "ok");
