@@ -13,13 +13,10 @@ pub(super) fn role(
     token: &ImdsToken,
     pinned: Option<&RoleName>,
 ) -> (Step, Option<RoleName>) {
-    let exchange = imds.send(&codec::role_listing_request(&imds.endpoint, Some(token)));
-    let reply = match exchange.reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            let step = Step::no_reply("role", "the role listing", &e);
-            return (step, None);
-        }
+    let request = codec::role_listing_request(&imds.endpoint, Some(token));
+    let (reply, _) = match imds.send(&request).or_no_reply("role", "the role listing") {
+        Ok(answered) => answered,
+        Err(step) => return (step, None),
     };
     let status = reply.status();
     match status {
@@ -84,22 +81,18 @@ pub(super) fn role(
 }
 
 pub(super) fn credentials(imds: &mut Imds, token: &ImdsToken, role: &RoleName) -> Step {
-    let exchange = imds.send(&codec::credentials_request(
-        &imds.endpoint,
-        role,
-        false,
-        Some(token),
-    ));
-    let reply = match exchange.reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            return Step::no_reply("credentials", "the credentials request", &e);
-        }
+    let request = codec::credentials_request(&imds.endpoint, role, false, Some(token));
+    let (reply, received) = match imds
+        .send(&request)
+        .or_no_reply("credentials", "the credentials request")
+    {
+        Ok(answered) => answered,
+        Err(step) => return step,
     };
     let status = reply.status();
     match status {
         200 => match codec::parse_credentials(reply.expose_body()) {
-            Ok(creds) => judge_credentials(&creds, exchange.received),
+            Ok(creds) => judge_credentials(&creds, received),
             Err(e) => Step::new(
                 "credentials",
                 Verdict::Fail,
@@ -179,15 +172,10 @@ fn judge_credentials(creds: &Credentials, now: WallTime) -> Step {
 }
 
 pub(super) fn iam_info(imds: &mut Imds, token: &ImdsToken) -> Step {
-    let exchange = imds.send(&codec::instance_profile_info_request(
-        &imds.endpoint,
-        Some(token),
-    ));
-    let reply = match exchange.reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            return Step::no_reply("iam-info", "iam/info", &e);
-        }
+    let request = codec::instance_profile_info_request(&imds.endpoint, Some(token));
+    let (reply, _) = match imds.send(&request).or_no_reply("iam-info", "iam/info") {
+        Ok(answered) => answered,
+        Err(step) => return step,
     };
     let status = reply.status();
     if status != 200 {
