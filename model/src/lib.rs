@@ -180,12 +180,12 @@ impl fmt::Display for CheckReport {
                 "  search stopped early ({why}): what is not VIOLATED was checked only so far"
             )?;
         }
-        let always: Vec<_> = self
-            .properties
-            .iter()
-            .filter(|p| p.expectation == "always")
-            .collect();
-        for p in &always {
+        let expecting = |expectation: &'static str| {
+            self.properties
+                .iter()
+                .filter(move |p| p.expectation == expectation)
+        };
+        for p in expecting("always") {
             writeln!(
                 f,
                 "  always    {:<32} {}",
@@ -193,11 +193,7 @@ impl fmt::Display for CheckReport {
                 if p.holds { "holds" } else { "VIOLATED" }
             )?;
         }
-        let reached: Vec<_> = self
-            .properties
-            .iter()
-            .filter(|p| p.expectation == "sometimes")
-            .collect();
+        let reached: Vec<_> = expecting("sometimes").collect();
         let missing: Vec<_> = reached
             .iter()
             .filter(|p| !p.holds)

@@ -142,6 +142,15 @@ fn spec_out(v: &Value) -> String {
     }
 }
 
+/// A set (held, or expired and kept) as the view shows it.
+fn set(key: &AccessKeyId, expiration: WallTime, deadline: MonoTime) -> String {
+    format!(
+        "{key} exp {} deadline {}",
+        expiration.as_unix_millis(),
+        deadline.as_millis()
+    )
+}
+
 /// The fields the spec has, of a real state, in the spec's terms.
 fn view(s: &State) -> String {
     let (phase, time) = match internals::phase(s) {
@@ -161,20 +170,10 @@ fn view(s: &State) -> String {
         Phase::Detached { until } => ("Detached".to_string(), Some(until.as_millis() as i64)),
     };
     let held = s.held().map_or("-".to_string(), |h| {
-        format!(
-            "{} exp {} deadline {}",
-            h.access_key_id,
-            h.expiration.as_unix_millis(),
-            h.deadline.as_millis()
-        )
+        set(&h.access_key_id, h.expiration, h.deadline)
     });
     let expired = s.expired().map_or("-".to_string(), |e| {
-        format!(
-            "{} exp {} deadline {}",
-            e.access_key_id,
-            e.expiration.as_unix_millis(),
-            e.deadline.as_millis()
-        )
+        set(&e.access_key_id, e.expiration, e.deadline)
     });
     let revoked: Vec<_> = s
         .revoked()

@@ -126,7 +126,8 @@ mod tests {
     /// A minute and a half before the sample's Expiration, as a Provider would tell it.
     const TOLD: WallTime = WallTime::from_unix_secs(1_795_862_471 - 90);
 
-    fn sample() -> (RoleName, Credentials) {
+    /// A sample set for the role `web`, in this format.
+    fn rendered(format: Format) -> String {
         let creds = Credentials::new(
             AccessKeyId::new("ASIAEXAMPLE"),
             SecretAccessKey::new("se/cr+et".into()),
@@ -134,14 +135,12 @@ mod tests {
             WallTime::from_unix_secs(1_795_862_471),
         )
         .with_kind("AWS-HMAC");
-        (RoleName::new("web").expect("valid"), creds)
+        render(format, &RoleName::new("web").expect("valid"), &creds, TOLD)
     }
 
     #[test]
     fn process_format_is_credential_process_json() {
-        let (role, creds) = sample();
-        let v: serde_json::Value =
-            serde_json::from_str(&render(Format::Process, &role, &creds, TOLD)).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&rendered(Format::Process)).expect("json");
         assert_eq!(v["Version"], 1);
         assert_eq!(v["AccessKeyId"], "ASIAEXAMPLE");
         assert_eq!(v["SecretAccessKey"], "se/cr+et");
@@ -156,8 +155,7 @@ mod tests {
 
     #[test]
     fn env_format_quotes_for_the_shell() {
-        let (role, creds) = sample();
-        let text = render(Format::Env, &role, &creds, TOLD);
+        let text = rendered(Format::Env);
         assert!(
             text.contains("export AWS_SESSION_TOKEN='to'\\''ken'\n"),
             "{text}"
@@ -174,9 +172,7 @@ mod tests {
 
     #[test]
     fn json_format_is_the_full_record() {
-        let (role, creds) = sample();
-        let v: serde_json::Value =
-            serde_json::from_str(&render(Format::Json, &role, &creds, TOLD)).expect("json");
+        let v: serde_json::Value = serde_json::from_str(&rendered(Format::Json)).expect("json");
         assert_eq!(v["Role"], "web");
         assert_eq!(v["Token"], "to'ken");
         assert_eq!(v["Type"], "AWS-HMAC");

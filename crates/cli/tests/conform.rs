@@ -152,25 +152,21 @@ fn a_client_that_never_asks_is_named() {
 fn a_client_that_cannot_start_is_named() {
     let dir = scratch("cannot-start");
     let out = dir.join("report");
-    let o = Command::new(env!("CARGO_BIN_EXE_credcycle"))
-        .args(["conform", "--scenario"])
-        .arg(dir.join("x.toml"))
-        .args(["--out"])
-        .arg(&out)
-        .args(["--", "/nonexistent/client"])
-        .output()
-        .unwrap();
+    let conform = || {
+        Command::new(env!("CARGO_BIN_EXE_credcycle"))
+            .args(["conform", "--scenario"])
+            .arg(dir.join("x.toml"))
+            .args(["--out"])
+            .arg(&out)
+            .args(["--", "/nonexistent/client"])
+            .output()
+            .unwrap()
+    };
     // A missing scenario file is a usage failure with one line...
+    let o = conform();
     assert_eq!(o.status.code(), Some(1));
     std::fs::write(dir.join("x.toml"), "length = 1\n").unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_credcycle"))
-        .args(["conform", "--scenario"])
-        .arg(dir.join("x.toml"))
-        .args(["--out"])
-        .arg(&out)
-        .args(["--", "/nonexistent/client"])
-        .output()
-        .unwrap();
+    let o = conform();
     // ...a client that cannot start is a verdict.
     assert!(o.status.success(), "{}", stderr(&o));
     let report: Value =

@@ -144,10 +144,19 @@ impl<T: Transport, C: Clock> ImdsClient<T, C> {
     /// [`last_error`](Self::last_error).
     pub fn answer(&mut self, action: &Action) -> Option<Input> {
         Some(match Job::of(action)? {
-            Job::Role(id) => role_reply(id, self.discover_role(), &mut self.last_error),
+            Job::Role(id) => {
+                let result = self.discover_role();
+                Input::RoleReply {
+                    id,
+                    result: reduce(result, &mut self.last_error),
+                }
+            }
             Job::Credentials(id, role) => {
                 let result = self.fetch_credentials(&role);
-                credentials_reply(id, result, &mut self.last_error)
+                Input::CredentialsReply {
+                    id,
+                    result: reduce(result, &mut self.last_error),
+                }
             }
         })
     }
@@ -250,30 +259,7 @@ impl Job {
     }
 }
 
-/// The core's answer to a role request; remembers the full error.
-fn role_reply(
-    id: RequestId,
-    result: Result<RoleName, ImdsError>,
-    last_error: &mut Option<ImdsError>,
-) -> Input {
-    Input::RoleReply {
-        id,
-        result: reduce(result, last_error),
-    }
-}
-
-/// The core's answer to a credentials request; remembers the full error.
-fn credentials_reply(
-    id: RequestId,
-    result: Result<Credentials, ImdsError>,
-    last_error: &mut Option<ImdsError>,
-) -> Input {
-    Input::CredentialsReply {
-        id,
-        result: reduce(result, last_error),
-    }
-}
-
+/// The core's view of a result ([`ImdsFailure`]); remembers the full error (or its absence).
 fn reduce<R>(
     result: Result<R, ImdsError>,
     last_error: &mut Option<ImdsError>,

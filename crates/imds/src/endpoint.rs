@@ -7,6 +7,24 @@ use std::borrow::Cow;
 
 use crate::message::sanitize;
 
+/// `Debug` and `Display` of a checked URL type: its text (`Display` honours width and
+/// alignment).
+macro_rules! fmt_as_url {
+    ($url:ty) => {
+        impl fmt::Debug for $url {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(self.as_str(), f)
+            }
+        }
+
+        impl fmt::Display for $url {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.pad(self.as_str())
+            }
+        }
+    };
+}
+
 mod container;
 pub use container::{ContainerEndpoint, ECS_BASE, UriProblem};
 
@@ -119,17 +137,7 @@ fn split_host_port(authority: &str) -> Result<(&str, Option<u16>), EndpointError
     Ok((host, port))
 }
 
-impl fmt::Debug for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for Endpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+fmt_as_url!(Endpoint);
 
 impl FromStr for Endpoint {
     type Err = EndpointError;

@@ -44,35 +44,22 @@ pub trait Transport {
     ) -> Result<HttpResponse, TransportError>;
 }
 
-impl<T: Transport + ?Sized> Transport for &T {
-    fn send(
-        &self,
-        request: &HttpRequest,
-        timeout: Duration,
-    ) -> Result<HttpResponse, TransportError> {
-        (**self).send(request, timeout)
-    }
+/// A reference or a shared or boxed pointer to a transport sends through it.
+macro_rules! forward_transport {
+    ($($pointer:ty),*) => {$(
+        impl<T: Transport + ?Sized> Transport for $pointer {
+            fn send(
+                &self,
+                request: &HttpRequest,
+                timeout: Duration,
+            ) -> Result<HttpResponse, TransportError> {
+                (**self).send(request, timeout)
+            }
+        }
+    )*};
 }
 
-impl<T: Transport + ?Sized> Transport for Box<T> {
-    fn send(
-        &self,
-        request: &HttpRequest,
-        timeout: Duration,
-    ) -> Result<HttpResponse, TransportError> {
-        (**self).send(request, timeout)
-    }
-}
-
-impl<T: Transport + ?Sized> Transport for Arc<T> {
-    fn send(
-        &self,
-        request: &HttpRequest,
-        timeout: Duration,
-    ) -> Result<HttpResponse, TransportError> {
-        (**self).send(request, timeout)
-    }
-}
+forward_transport!(&T, Box<T>, Arc<T>);
 
 /// A closure as a [`Transport`]: handy in tests and examples.
 ///

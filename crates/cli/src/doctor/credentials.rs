@@ -13,18 +13,10 @@ pub(super) fn role(
     token: &ImdsToken,
     pinned: Option<&RoleName>,
 ) -> (Step, Option<RoleName>) {
-    let exchange = imds.send(&codec::role_listing_request(&imds.endpoint, Some(token)));
-    let reply = match exchange.reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            let step = Step::new(
-                "role",
-                Verdict::Fail,
-                format!("the role listing got no reply: {e}"),
-            )
-            .data(json!({ "status": null, "error": e.to_string() }));
-            return (step, None);
-        }
+    let request = codec::role_listing_request(&imds.endpoint, Some(token));
+    let (reply, _) = match imds.send(&request).or_no_reply("role", "the role listing") {
+        Ok(answered) => answered,
+        Err(step) => return (step, None),
     };
     let status = reply.status();
     match status {
@@ -89,27 +81,18 @@ pub(super) fn role(
 }
 
 pub(super) fn credentials(imds: &mut Imds, token: &ImdsToken, role: &RoleName) -> Step {
-    let exchange = imds.send(&codec::credentials_request(
-        &imds.endpoint,
-        role,
-        false,
-        Some(token),
-    ));
-    let reply = match exchange.reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            return Step::new(
-                "credentials",
-                Verdict::Fail,
-                format!("the credentials request got no reply: {e}"),
-            )
-            .data(json!({ "status": null, "error": e.to_string() }));
-        }
+    let request = codec::credentials_request(&imds.endpoint, role, false, Some(token));
+    let (reply, received) = match imds
+        .send(&request)
+        .or_no_reply("credentials", "the credentials request")
+    {
+        Ok(answered) => answered,
+        Err(step) => return step,
     };
     let status = reply.status();
     match status {
         200 => match codec::parse_credentials(reply.expose_body()) {
-            Ok(creds) => judge_credentials(&creds, exchange.received),
+            Ok(creds) => judge_credentials(&creds, received),
             Err(e) => Step::new(
                 "credentials",
                 Verdict::Fail,
@@ -189,20 +172,10 @@ fn judge_credentials(creds: &Credentials, now: WallTime) -> Step {
 }
 
 pub(super) fn iam_info(imds: &mut Imds, token: &ImdsToken) -> Step {
-    let exchange = imds.send(&codec::instance_profile_info_request(
-        &imds.endpoint,
-        Some(token),
-    ));
-    let reply = match exchange.reply {
-        Ok(reply) => reply,
-        Err(e) => {
-            return Step::new(
-                "iam-info",
-                Verdict::Fail,
-                format!("iam/info got no reply: {e}"),
-            )
-            .data(json!({ "status": null, "error": e.to_string() }));
-        }
+    let request = codec::instance_profile_info_request(&imds.endpoint, Some(token));
+    let (reply, _) = match imds.send(&request).or_no_reply("iam-info", "iam/info") {
+        Ok(answered) => answered,
+        Err(step) => return step,
     };
     let status = reply.status();
     if status != 200 {

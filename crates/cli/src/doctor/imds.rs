@@ -18,6 +18,21 @@ pub(super) struct Exchange {
     pub(super) received: WallTime,
 }
 
+impl Exchange {
+    /// The reply and when it came, or the failed `step` saying that its request (`what`) got
+    /// no reply.
+    pub(super) fn or_no_reply(
+        self,
+        step: &'static str,
+        what: &str,
+    ) -> Result<(HttpResponse, WallTime), Step> {
+        match self.reply {
+            Ok(reply) => Ok((reply, self.received)),
+            Err(e) => Err(Step::no_reply(step, what, &e)),
+        }
+    }
+}
+
 pub(super) struct Imds {
     pub(super) endpoint: Endpoint,
     pub(super) timeout: Duration,

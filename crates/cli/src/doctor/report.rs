@@ -55,6 +55,11 @@ impl Step {
         self.data = data;
         self
     }
+    /// A failed step whose request (`what`) got no reply at all, for this reason.
+    pub(super) fn no_reply(step: &'static str, what: &str, error: &impl std::fmt::Display) -> Self {
+        Self::new(step, Verdict::Fail, format!("{what} got no reply: {error}"))
+            .data(json!({ "status": null, "error": error.to_string() }))
+    }
 }
 
 #[derive(Debug, Serialize)]

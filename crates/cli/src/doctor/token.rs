@@ -33,12 +33,7 @@ pub(super) fn token(imds: &mut Imds) -> (Step, Option<ImdsToken>, bool) {
             return (step, None, true);
         }
         Err(e) => {
-            let step = Step::new(
-                "token",
-                Verdict::Fail,
-                format!("the token PUT got no reply: {e}"),
-            )
-            .data(json!({ "status": null, "error": e.to_string() }));
+            let step = Step::no_reply("token", "the token PUT", &e);
             return (step, None, false);
         }
     };

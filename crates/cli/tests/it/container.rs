@@ -6,11 +6,11 @@
 //! IMDS.
 
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use credcycle_sim::{Scenario, SimConfig, SimContainer, SimServer};
 
-use crate::credcycle;
+use crate::{credcycle, one_line_failure, stderr};
 
 const PATH: &str = "/v1/credentials";
 
@@ -33,19 +33,23 @@ fn token_file(name: &str, token: &str) -> PathBuf {
     path
 }
 
-fn get(full_uri: &str, token_file: &PathBuf, extra: &[&str]) -> Command {
-    let mut command = credcycle();
-    command
+/// Runs `credcycle get EXTRA` with the container variables set to this URI and token file.
+fn get(full_uri: &str, token_file: &PathBuf, extra: &[&str]) -> Output {
+    credcycle()
         .arg("get")
         .args(extra)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", full_uri)
-        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file);
-    command
+        .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", token_file)
+        .output()
+        .unwrap()
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+/// The simulator with one fault from its start (`fault`: the event's TOML lines after `at`),
+/// and its container credentials URL.
+fn sim_with_fault(fault: &str) -> (SimServer, String) {
+    let toml = format!("[[event]]\nat = 0\n{fault}");
+    sim(SimConfig::default().with_scenario(Scenario::from_toml_str(&toml).unwrap()))
 }
 
 fn json(output: &Output) -> serde_json::Value {
@@ -57,23 +61,19 @@ fn json(output: &Output) -> serde_json::Value {
 fn get_follows_a_token_file_that_changes_between_two_fetches() {
     let (sim, url) = sim(SimConfig::default());
     let file = token_file("changes", "pod-token-1");
-    let first = json(
-        &get(&url, &file, &["--source", "container", "--format", "json"])
-            .output()
-            .unwrap(),
-    );
+    let first = json(&get(
+        &url,
+        &file,
+        &["--source", "container", "--format", "json"],
+    ));
     assert_eq!(first["Role"], "container-credentials");
     let key = first["AccessKeyId"].as_str().unwrap();
     assert!(sim.record_use(key).is_some(), "a set the simulator issued");
 
     // The agent now wants another token; the file still holds the old one: a 401, named.
     assert!(sim.set_authorization("pod-token-2"));
-    let output = get(&url, &file, &["--source", "container"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let output = get(&url, &file, &["--source", "container"]);
+    let err = one_line_failure(&output);
     assert!(
         err.starts_with(
             "credcycle: the container credentials endpoint refused the authorization token \
@@ -86,7 +86,7 @@ fn get_follows_a_token_file_that_changes_between_two_fetches() {
 
     // The file rotated in place: the next fetch sends the new token (the simulator checks it).
     std::fs::write(&file, "pod-token-2").unwrap();
-    let second = json(&get(&url, &file, &["--format", "json"]).output().unwrap());
+    let second = json(&get(&url, &file, &["--format", "json"]));
     assert_eq!(
         second["Role"], "container-credentials",
         "auto: container first"
@@ -108,9 +108,7 @@ fn a_full_uri_to_a_host_that_is_not_allowed_is_refused_in_one_line() {
             "http://10.0.0.1/",
             &file,
             &["--source", source, "--timeout", "600"],
-        )
-        .output()
-        .unwrap();
+        );
         assert_eq!(output.status.code(), Some(1), "{source}");
         let err = stderr(&output);
         assert_eq!(
@@ -142,44 +140,29 @@ fn a_full_uri_to_a_host_that_is_not_allowed_is_refused_in_one_line() {
 
 #[test]
 fn malformed_replies_and_server_errors_are_named() {
-    let scenario = Scenario::from_toml_str(
+    let (_sim, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "malformed"
 body = "not-json"
 "#,
-    )
-    .unwrap();
-    let (_sim, url) = sim(SimConfig::default().with_scenario(scenario));
+    );
     let file = token_file("malformed", "pod-token-1");
-    let output = get(&url, &file, &["--source", "container"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let output = get(&url, &file, &["--source", "container"]);
+    let err = one_line_failure(&output);
     assert!(
         err.starts_with("credcycle: the container credentials endpoint sent a malformed reply: "),
         "{err}"
     );
 
-    let scenario = Scenario::from_toml_str(
+    let (failing, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "outage"
 mode = "http"
 status = 500
 "#,
-    )
-    .unwrap();
-    let (failing, url) = sim(SimConfig::default().with_scenario(scenario));
-    let output = get(&url, &file, &["--source", "container", "--attempts", "2"])
-        .output()
-        .unwrap();
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    );
+    let output = get(&url, &file, &["--source", "container", "--attempts", "2"]);
+    let err = one_line_failure(&output);
     assert!(
         err.starts_with("credcycle: the container credentials endpoint answered HTTP 500 (")
             && err.ends_with(" bytes, 2 attempts)\n"),
@@ -188,16 +171,12 @@ status = 500
     assert_eq!(failing.report().count("credentials", "500"), 2);
 
     // An endpoint that accepts the connection and never answers: each attempt times out.
-    let scenario = Scenario::from_toml_str(
+    let (silent, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "outage"
 mode = "timeout"
 "#,
-    )
-    .unwrap();
-    let (silent, url) = sim(SimConfig::default().with_scenario(scenario));
+    );
     let output = get(
         &url,
         &file,
@@ -209,9 +188,7 @@ mode = "timeout"
             "--attempts",
             "2",
         ],
-    )
-    .output()
-    .unwrap();
+    );
     assert_eq!(
         stderr(&output),
         "credcycle: the container credentials endpoint 127.0.0.1 did not answer within 200ms \
@@ -219,19 +196,13 @@ mode = "timeout"
     );
     assert_eq!(silent.report().dropped, 2);
 
-    let scenario = Scenario::from_toml_str(
+    let (_sim, url) = sim_with_fault(
         r#"
-[[event]]
-at = 0
 fault = "expired"
 by = 30
 "#,
-    )
-    .unwrap();
-    let (_sim, url) = sim(SimConfig::default().with_scenario(scenario));
-    let output = get(&url, &file, &["--source", "container"])
-        .output()
-        .unwrap();
+    );
+    let output = get(&url, &file, &["--source", "container"]);
     let err = stderr(&output);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(
@@ -249,9 +220,7 @@ fn imds_flags_are_refused_for_the_container_source_and_pick_imds_under_auto() {
         "http://127.0.0.1:9/x",
         &file,
         &["--source", "container", "--role", "web"],
-    )
-    .output()
-    .unwrap();
+    );
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),
@@ -264,9 +233,7 @@ fn imds_flags_are_refused_for_the_container_source_and_pick_imds_under_auto() {
         "http://127.0.0.1:9/x",
         &file,
         &["--endpoint", &sim.url(), "--format", "json"],
-    )
-    .output()
-    .unwrap();
+    );
     let v = json(&output);
     assert_eq!(
         v["Role"], "credcycle-sim-role",

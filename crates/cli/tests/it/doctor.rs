@@ -1,13 +1,12 @@
 //! `credcycle doctor`: each verdict driven through the simulator's faults, over loopback only
 //! (the default endpoint is checked by URL in the unit tests, never connected to).
 
-use std::net::TcpListener;
 use std::process::Output;
 
 use credcycle_sim::{Scenario, SimConfig, SimServer};
 use serde_json::Value;
 
-use crate::credcycle;
+use crate::{closed_port, credcycle, disabled_by_the_environment};
 
 const STEPS: [&str; 9] = [
     "settings",
@@ -28,8 +27,10 @@ fn start(config: SimConfig) -> SimServer {
     SimServer::start("127.0.0.1:0".parse().unwrap(), config).unwrap()
 }
 
-fn with_fault(toml: &str) -> SimServer {
-    start(SimConfig::default().with_scenario(Scenario::from_toml_str(toml).unwrap()))
+/// The simulator with one fault from its start (`fault`: the event's TOML lines after `at`).
+fn with_fault(fault: &str) -> SimServer {
+    let toml = format!("[[event]]\nat = 0\n{fault}");
+    start(SimConfig::default().with_scenario(Scenario::from_toml_str(&toml).unwrap()))
 }
 
 struct Run {
@@ -141,11 +142,7 @@ fn the_json_report_has_a_stable_shape() {
 
 #[test]
 fn a_closed_port_stops_at_connect() {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = closed_port();
     let run = doctor(&format!("http://127.0.0.1:{port}"), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert_eq!(run.verdict("connect"), "fail", "{}", run.stdout);
@@ -171,9 +168,7 @@ fn a_closed_port_stops_at_connect() {
 
 #[test]
 fn dropped_token_puts_name_the_hop_limit() {
-    let sim = with_fault(
-        "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\ntarget = \"token\"\n",
-    );
+    let sim = with_fault("fault = \"outage\"\nmode = \"timeout\"\ntarget = \"token\"\n");
     let run = doctor(&sim.url(), &["--timeout", "0.3"], &[]);
     assert_eq!(run.code, Some(1), "{}", run.stdout);
     assert_eq!(run.verdict("connect"), "ok");
@@ -202,7 +197,7 @@ fn dropped_token_puts_name_the_hop_limit() {
 
 #[test]
 fn an_imds_that_answers_nothing_is_not_called_the_hop_limit() {
-    let sim = with_fault("[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\n");
+    let sim = with_fault("fault = \"outage\"\nmode = \"timeout\"\n");
     let run = doctor(&sim.url(), &["--timeout", "0.3"], &[]);
     assert_eq!(run.code, Some(1));
     let token = run.step("token");
@@ -213,9 +208,7 @@ fn an_imds_that_answers_nothing_is_not_called_the_hop_limit() {
 
 #[test]
 fn a_refused_token_put_is_named() {
-    let sim = with_fault(
-        "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"http\"\nstatus = 403\ntarget = \"token\"\n",
-    );
+    let sim = with_fault("fault = \"outage\"\nmode = \"http\"\nstatus = 403\ntarget = \"token\"\n");
     let run = doctor(&sim.url(), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert!(run.step("token").contains("HTTP 403"), "{}", run.stdout);
@@ -245,7 +238,7 @@ fn no_instance_profile_fails_at_the_role() {
 
 #[test]
 fn expired_credentials_fail() {
-    let sim = with_fault("[[event]]\nat = 0\nfault = \"expired\"\nby = 120\n");
+    let sim = with_fault("fault = \"expired\"\nby = 120\n");
     let run = doctor(&sim.url(), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert_eq!(run.verdict("credentials"), "fail", "{}", run.stdout);
@@ -287,9 +280,7 @@ fn the_clock_is_judged_against_the_date_header() {
 
 #[test]
 fn a_broken_iam_info_fails() {
-    let sim = with_fault(
-        "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"http\"\nstatus = 500\ntarget = \"info\"\n",
-    );
+    let sim = with_fault("fault = \"outage\"\nmode = \"http\"\nstatus = 500\ntarget = \"info\"\n");
     let run = doctor(&sim.url(), &[], &[]);
     assert_eq!(run.code, Some(1));
     assert_eq!(run.verdict("credentials"), "ok");
@@ -411,22 +402,7 @@ fn the_endpoint_can_come_from_the_profile() {
 
 #[test]
 fn imds_disabled_fails_at_the_settings() {
-    // The endpoint is a closed loopback port, so that nothing leaves the machine even if the
-    // veto were ignored.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let output = credcycle()
-        .arg("doctor")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .output()
-        .unwrap();
+    let output = disabled_by_the_environment("doctor");
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert_eq!(output.status.code(), Some(1));
     assert!(

@@ -3,21 +3,10 @@
 
 use std::io::{BufRead as _, BufReader, Write as _};
 use std::net::TcpListener;
-use std::process::Output;
 
 use credcycle_sim::{SimConfig, SimServer};
 
-use crate::credcycle;
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-/// A loopback port where nothing listens.
-fn closed_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+use crate::{closed_port, credcycle, disabled_by_the_environment, one_line_failure, stderr};
 
 #[test]
 fn a_closed_port_fails_at_once_saying_it_could_not_connect() {
@@ -26,9 +15,7 @@ fn a_closed_port_fails_at_once_saying_it_could_not_connect() {
         .args(["get", "--endpoint", &format!("http://127.0.0.1:{port}")])
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(1));
-    let err = stderr(&output);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_line_failure(&output);
     assert!(
         err.starts_with(&format!(
             "credcycle: could not connect to IMDS at http://127.0.0.1:{port} for the token \
@@ -65,16 +52,7 @@ fn an_explicit_endpoint_wins_over_an_inherited_disable() {
 fn without_an_explicit_endpoint_the_disable_holds() {
     // The endpoint comes from the environment here, so the environment's veto stands (and
     // nothing is sent anywhere).
-    let port = closed_port();
-    let output = credcycle()
-        .arg("get")
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env(
-            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
-            format!("http://127.0.0.1:{port}"),
-        )
-        .output()
-        .unwrap();
+    let output = disabled_by_the_environment("get");
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         stderr(&output),

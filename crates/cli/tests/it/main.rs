@@ -10,8 +10,8 @@ mod profile;
 mod serve;
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::net::{SocketAddr, TcpStream};
-use std::process::{Child, ChildStderr, ChildStdout, Command, Stdio};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStderr, ChildStdout, Command, Output, Stdio};
 
 /// The binary under test, with an empty environment (nothing inherited from the machine that
 /// runs the tests can point it at a real IMDS or hand it a token).
@@ -19,6 +19,39 @@ pub(crate) fn credcycle() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_credcycle"));
     command.env_clear();
     command
+}
+
+/// What a run printed on stderr.
+pub(crate) fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// The one line a run that failed (exit code 1) printed on stderr.
+pub(crate) fn one_line_failure(output: &Output) -> String {
+    let err = stderr(output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
+/// A loopback port where nothing listens.
+pub(crate) fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// `credcycle SUBCOMMAND` in an environment that disables IMDS and names an endpoint: a closed
+/// loopback port, so that nothing leaves the machine even if the veto were ignored.
+pub(crate) fn disabled_by_the_environment(subcommand: &str) -> Output {
+    credcycle()
+        .arg(subcommand)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env(
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://127.0.0.1:{}", closed_port()),
+        )
+        .output()
+        .unwrap()
 }
 
 /// A running `credcycle serve`, killed on drop.

@@ -8,13 +8,12 @@
 //! and runs the binary only once they point at loopback; the other tests set an environment
 //! endpoint on loopback as a backstop.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use credcycle_sim::{SimConfig, SimServer};
 
-use crate::credcycle;
+use crate::{closed_port, credcycle, stderr};
 
 fn sim() -> SimServer {
     SimServer::start("127.0.0.1:0".parse().unwrap(), SimConfig::default()).unwrap()
@@ -22,8 +21,7 @@ fn sim() -> SimServer {
 
 /// A loopback URL where nothing listens.
 fn closed_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    format!("http://{}", listener.local_addr().unwrap())
+    format!("http://127.0.0.1:{}", closed_port())
 }
 
 /// A config file with a `lab` profile that points at `endpoint`, and a `default` profile that
@@ -70,10 +68,6 @@ fn get(config: &Path, profile: Option<&str>, extra: &[(&str, &str)]) -> Output {
         command.env(name, value);
     }
     command.output().unwrap()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 fn token_puts(sim: &SimServer) -> u64 {

@@ -65,30 +65,32 @@ fn last_request(m: &mut Machine) -> Option<RequestId> {
         .last()
 }
 
+/// Answers the machine's outstanding request with the reply `input` makes for its id.
+fn answer(
+    m: &mut Machine,
+    now: Now,
+    input: impl FnOnce(RequestId) -> Input,
+) -> Result<Rule, UsageError> {
+    let id = last_request(m).unwrap_or_else(|| panic!("an outstanding request"));
+    m.handle_input(now, input(id))
+}
+
 /// A machine holding a 6-hour set (`akid`), the role discovered.
 fn serving(policy: Policy, seed: u64, akid: &str) -> (Machine, Now) {
     let now = t0();
     let mut m = Machine::new(policy, seed);
     let ok = |r: Result<Rule, UsageError>| r.unwrap_or_else(|e| panic!("{e}"));
     ok(m.handle_input(now, Input::Demand));
-    let id = last_request(&mut m).unwrap_or_else(|| panic!("a listing request"));
-    ok(m.handle_input(
-        now,
-        Input::RoleReply {
-            id,
-            result: Ok(role()),
-        },
-    ));
-    let id = last_request(&mut m).unwrap_or_else(|| panic!("a credentials request"));
+    ok(answer(&mut m, now, |id| Input::RoleReply {
+        id,
+        result: Ok(role()),
+    }));
     let exp = now.wall.saturating_add(Duration::from_secs(6 * 3600));
     assert_eq!(
-        ok(m.handle_input(
-            now,
-            Input::CredentialsReply {
-                id,
-                result: Ok(creds(akid, exp)),
-            },
-        )),
+        ok(answer(&mut m, now, |id| Input::CredentialsReply {
+            id,
+            result: Ok(creds(akid, exp))
+        })),
         Rule::Accept
     );
     (m, now)
@@ -266,16 +268,12 @@ fn a_set_is_too_short_lived_when_its_monotonic_deadline_is_inside_the_margin() {
     let judge = |lifetime: Duration, delay: Duration| {
         let mut m = Machine::new(pinned_policy(), 1);
         assert_eq!(m.handle_input(asked, Input::Demand), Ok(Rule::Start));
-        let id = last_request(&mut m).unwrap_or_else(|| panic!("a credentials request"));
         let now = asked.advance(delay);
         let exp = now.wall.saturating_add(lifetime);
-        m.handle_input(
-            now,
-            Input::CredentialsReply {
-                id,
-                result: Ok(creds("ASIASHORT", exp)),
-            },
-        )
+        answer(&mut m, now, |id| Input::CredentialsReply {
+            id,
+            result: Ok(creds("ASIASHORT", exp)),
+        })
     };
     let s = Duration::from_secs;
     // (lifetime at receipt, time from request to reply, rule)
@@ -313,16 +311,12 @@ fn handouts_carry_the_time_checked_the_mode_and_the_generation() {
         ),
         Ok(Rule::Invalidate)
     );
-    let id = last_request(&mut m).unwrap_or_else(|| panic!("a credentials request"));
     let exp = now.wall.saturating_add(Duration::from_secs(7 * 3600));
     assert_eq!(
-        m.handle_input(
-            now,
-            Input::CredentialsReply {
-                id,
-                result: Ok(creds("ASIATWO", exp)),
-            }
-        ),
+        answer(&mut m, now, |id| Input::CredentialsReply {
+            id,
+            result: Ok(creds("ASIATWO", exp))
+        }),
         Ok(Rule::Accept)
     );
     let h = m.credentials(now).unwrap_or_else(|e| panic!("{e}"));
@@ -336,15 +330,11 @@ fn grace_handouts_are_marked() {
     // At the refresh point the refresh fails: the machine is failing, still serving normally.
     let refresh = now.advance_to(m.poll_timeout().unwrap_or_else(|| panic!("a deadline")));
     assert_eq!(m.handle_input(refresh, Input::Tick), Ok(Rule::Refresh));
-    let id = last_request(&mut m).unwrap_or_else(|| panic!("a credentials request"));
     assert_eq!(
-        m.handle_input(
-            refresh,
-            Input::CredentialsReply {
-                id,
-                result: Err(ImdsFailure::Timeout),
-            },
-        ),
+        answer(&mut m, refresh, |id| Input::CredentialsReply {
+            id,
+            result: Err(ImdsFailure::Timeout)
+        }),
         Ok(Rule::Fail)
     );
     assert!(
@@ -365,15 +355,11 @@ fn the_refusal_while_fetching_is_not_the_one_while_discovering() {
     let mut m = Machine::new(Policy::default(), 5);
     assert!(m.handle_input(now, Input::Demand).is_ok());
     assert_eq!(m.credentials(now).err(), Some(Refusal::Discovering));
-    let id = last_request(&mut m).unwrap_or_else(|| panic!("a listing request"));
     assert!(
-        m.handle_input(
-            now,
-            Input::RoleReply {
-                id,
-                result: Ok(role())
-            }
-        )
+        answer(&mut m, now, |id| Input::RoleReply {
+            id,
+            result: Ok(role())
+        })
         .is_ok()
     );
     assert_eq!(m.kind(), StateKind::Fetching);
@@ -433,15 +419,11 @@ fn machine_jitter_is_the_documented_seeded_generator() {
         let now = t0();
         let mut m = Machine::new(p.clone(), seed);
         assert!(m.handle_input(now, Input::Demand).is_ok());
-        let id = last_request(&mut m).unwrap_or_else(|| panic!("a listing request"));
         assert!(
-            m.handle_input(
-                now,
-                Input::RoleReply {
-                    id,
-                    result: Err(ImdsFailure::Timeout)
-                }
-            )
+            answer(&mut m, now, |id| Input::RoleReply {
+                id,
+                result: Err(ImdsFailure::Timeout)
+            })
             .is_ok()
         );
         // One draw per input: the demand's, then the reply's, which plans the retry.

@@ -150,17 +150,7 @@ impl ContainerEndpoint {
     }
 }
 
-impl fmt::Debug for ContainerEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.as_str(), f)
-    }
-}
-
-impl fmt::Display for ContainerEndpoint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
+fmt_as_url!(ContainerEndpoint);
 
 /// Why a text is not a usable container-credentials URL.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

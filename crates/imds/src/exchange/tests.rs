@@ -122,6 +122,13 @@ impl Harness {
         Self::new(ImdsConfig::default(), steps)
     }
 
+    /// The default client, its token `PUT` answered with a token, then `steps`.
+    fn with_token(steps: Vec<(&'static str, Auth, Reply)>) -> Self {
+        let mut script = vec![(TOKEN_PATH, Auth::Put, token())];
+        script.extend(steps);
+        Self::default(script)
+    }
+
     fn slept(&self) -> Vec<Duration> {
         self.slept.lock().unwrap().clone()
     }
@@ -162,8 +169,7 @@ fn one_token_request_serves_many_requests() {
 
 #[test]
 fn the_token_is_renewed_ahead_of_expiry() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, ok(CREDS)),
         (WEB, Auth::Token, ok(CREDS)),
         (TOKEN_PATH, Auth::Put, token()),
@@ -256,8 +262,7 @@ fn the_requested_ttl_is_sent() {
 
 #[test]
 fn a_401_fetches_a_new_token_and_retries_once() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, status(401)),
         (TOKEN_PATH, Auth::Put, token()),
         (WEB, Auth::Token, ok(CREDS)),
@@ -270,8 +275,7 @@ fn a_401_fetches_a_new_token_and_retries_once() {
 
 #[test]
 fn a_second_401_is_an_error_not_a_loop() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, status(401)),
         (TOKEN_PATH, Auth::Put, token()),
         (WEB, Auth::Token, status(401)),
@@ -449,8 +453,7 @@ fn the_imds_v1_fallback_is_remembered_until_a_401() {
 
 #[test]
 fn server_errors_and_429_are_retried_with_backoff() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, status(500)),
         (WEB, Auth::Token, status(429)),
         (WEB, Auth::Token, ok(CREDS)),
@@ -467,8 +470,7 @@ fn server_errors_and_429_are_retried_with_backoff() {
 
 #[test]
 fn retries_stop_at_the_attempt_limit() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, status(503)),
         (WEB, Auth::Token, status(502)),
         (WEB, Auth::Token, status(500)),
@@ -510,8 +512,7 @@ fn the_attempt_limit_is_configurable() {
 
 #[test]
 fn timeouts_are_retried_and_then_reported() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (LIST, Auth::Token, Err(TransportError::Timeout)),
         (LIST, Auth::Token, Err(TransportError::Timeout)),
         (LIST, Auth::Token, Err(TransportError::Timeout)),
@@ -597,8 +598,7 @@ fn an_endpoint_never_reached_that_cannot_be_connected_to_fails_at_once() {
 fn connect_failures_after_the_endpoint_answered_are_retried() {
     // A throttled IMDS may drop a SYN too: once the endpoint has answered, a connect failure
     // is a transient fault like any other, retried, and reported without the off-EC2 hint.
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (LIST, Auth::Token, Err(TransportError::ConnectTimeout)),
         (LIST, Auth::Token, Err(TransportError::ConnectionRefused)),
         (LIST, Auth::Token, Err(TransportError::ConnectionRefused)),
@@ -699,10 +699,7 @@ fn nothing_else_is_retried() {
         ),
     ];
     for (reply, want) in cases {
-        let mut h = Harness::default(vec![
-            (TOKEN_PATH, Auth::Put, token()),
-            (LIST, Auth::Token, reply),
-        ]);
+        let mut h = Harness::with_token(vec![(LIST, Auth::Token, reply)]);
         assert_eq!(h.client.discover_role().unwrap_err(), want);
         assert!(h.slept().is_empty());
     }
@@ -743,10 +740,7 @@ fn backoff_is_capped_jittered_and_seeded() {
 
 #[test]
 fn the_role_is_cached_after_the_first_listing() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
-        (LIST, Auth::Token, ok("web\n")),
-    ]);
+    let mut h = Harness::with_token(vec![(LIST, Auth::Token, ok("web\n"))]);
     for _ in 0..3 {
         assert_eq!(h.client.discover_role().unwrap(), role("web"));
     }
@@ -756,8 +750,7 @@ fn the_role_is_cached_after_the_first_listing() {
 
 #[test]
 fn a_404_on_the_role_reads_the_listing_once_and_caches_the_new_role() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (LIST, Auth::Token, ok("web")),
         (WEB, Auth::Token, status(404)),
         (LIST, Auth::Token, ok("api")),
@@ -786,8 +779,7 @@ fn a_404_on_the_role_reads_the_listing_once_and_caches_the_new_role() {
 
 #[test]
 fn the_re_listing_happens_once_even_when_it_names_the_same_role() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, status(404)),
         (LIST, Auth::Token, ok("web")),
     ]);
@@ -806,8 +798,7 @@ fn the_re_listing_happens_once_even_when_it_names_the_same_role() {
 fn a_failed_re_listing_still_reports_the_role_gone() {
     // The credentials path answered 404; the one re-listing then fails (500 twice). The core
     // must still hear RoleNotFound, so that it drops the old role's credentials (INV-2).
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, status(404)),
         (LIST, Auth::Token, status(500)),
         (LIST, Auth::Token, status(500)),
@@ -831,8 +822,7 @@ fn a_failed_re_listing_still_reports_the_role_gone() {
 
 #[test]
 fn a_404_on_the_re_listing_means_no_instance_profile() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (LIST, Auth::Token, ok("web")),
         (WEB, Auth::Token, status(404)),
         (LIST, Auth::Token, status(404)),
@@ -852,8 +842,7 @@ fn a_404_on_the_re_listing_means_no_instance_profile() {
 
 #[test]
 fn a_failed_re_listing_still_reports_the_role_gone_and_forgets_it() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (WEB, Auth::Token, status(404)),
         (LIST, Auth::Token, ok("bad/role")),
     ]);
@@ -896,8 +885,7 @@ fn a_pinned_role_is_never_listed() {
 
 #[test]
 fn credentials_follows_a_role_change_once() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (LIST, Auth::Token, ok("web")),
         (WEB, Auth::Token, status(404)),
         (LIST, Auth::Token, ok("api")),
@@ -986,10 +974,7 @@ fn credentials_replies_are_checked() {
         ),
     ];
     for (reply, want) in cases {
-        let mut h = Harness::default(vec![
-            (TOKEN_PATH, Auth::Put, token()),
-            (WEB, Auth::Token, reply),
-        ]);
+        let mut h = Harness::with_token(vec![(WEB, Auth::Token, reply)]);
         let err = h.client.fetch_credentials(&role("web")).unwrap_err();
         assert_eq!(err, want);
         assert!(!err.to_string().contains("SENTINEL"));
@@ -1040,8 +1025,7 @@ fn disabled_sends_nothing() {
 
 #[test]
 fn answer_turns_actions_into_inputs() {
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (LIST, Auth::Token, ok("web")),
         (WEB, Auth::Token, status(404)),
         (LIST, Auth::Token, status(404)),
@@ -1075,8 +1059,7 @@ fn answer_turns_actions_into_inputs() {
 fn the_core_follows_a_role_change_with_the_cached_listing() {
     use credcycle_core::{Machine, Policy, StateKind};
 
-    let mut h = Harness::default(vec![
-        (TOKEN_PATH, Auth::Put, token()),
+    let mut h = Harness::with_token(vec![
         (LIST, Auth::Token, ok("web")),
         (WEB, Auth::Token, ok(&CREDS.replace("10:41:11", "05:41:11"))),
         (WEB, Auth::Token, status(404)),

@@ -66,8 +66,19 @@ fn get(agent: &ureq::Agent, url: &str, token: &str) -> (u16, String) {
     (status, body)
 }
 
-fn scenario(toml: &str) -> Scenario {
-    Scenario::from_toml_str(toml).unwrap()
+/// A server (on the system clock) playing this scenario.
+fn with_scenario(toml: &str) -> SimServer {
+    let scenario = Scenario::from_toml_str(toml).unwrap();
+    SimServer::start(loopback(), SimConfig::default().with_scenario(scenario)).unwrap()
+}
+
+/// A server with this seed and set lifetime, on a manual clock that starts at `mono` and
+/// 2026-11-28T10:41:11Z.
+fn on_a_manual_clock(mono: MonoTime, seed: u64, lifetime: Duration) -> (SimServer, ManualClock) {
+    let clock = ManualClock::new(Now::new(mono, WallTime::from_unix_secs(1_795_862_471)));
+    let config = SimConfig::default().with_seed(seed).with_lifetime(lifetime);
+    let server = SimServer::start_with_clock(loopback(), config, Arc::new(clock.clone())).unwrap();
+    (server, clock)
 }
 
 /// One raw HTTP/1.1 exchange: everything read until the server closes, or the read error.
@@ -179,18 +190,7 @@ fn headers_on_the_wire_look_like_imds() {
 
 #[test]
 fn report_and_use_over_http() {
-    let clock = ManualClock::new(Now::new(
-        MonoTime::ZERO,
-        WallTime::from_unix_secs(1_795_862_471),
-    ));
-    let server = SimServer::start_with_clock(
-        loopback(),
-        SimConfig::default()
-            .with_seed(5)
-            .with_lifetime(Duration::from_secs(900)),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let (server, clock) = on_a_manual_clock(MonoTime::ZERO, 5, Duration::from_secs(900));
     let base = server.url();
     let http = client();
     let (_, _, token) = put_token(&http, &base, "21600");
@@ -237,18 +237,8 @@ fn report_and_use_over_http() {
 
 #[test]
 fn virtual_time_drives_token_expiry_and_rotation() {
-    let clock = ManualClock::new(Now::new(
-        MonoTime::from_millis(1_000),
-        WallTime::from_unix_secs(1_795_862_471),
-    ));
-    let server = SimServer::start_with_clock(
-        loopback(),
-        SimConfig::default()
-            .with_seed(9)
-            .with_lifetime(Duration::from_secs(3600)),
-        Arc::new(clock.clone()),
-    )
-    .unwrap();
+    let (server, clock) =
+        on_a_manual_clock(MonoTime::from_millis(1_000), 9, Duration::from_secs(3600));
     let base = server.url();
     let http = client();
     let (_, _, short) = put_token(&http, &base, "60");
@@ -270,13 +260,7 @@ fn virtual_time_drives_token_expiry_and_rotation() {
 
 #[test]
 fn reset_closes_the_connection_with_a_tcp_reset() {
-    let server = SimServer::start(
-        loopback(),
-        SimConfig::default().with_scenario(scenario(
-            "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"reset\"\n",
-        )),
-    )
-    .unwrap();
+    let server = with_scenario("[[event]]\nat = 0\nfault = \"outage\"\nmode = \"reset\"\n");
     let err = raw(
         server.local_addr(),
         "GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -302,13 +286,9 @@ fn reset_closes_the_connection_with_a_tcp_reset() {
 
 #[test]
 fn drop_holds_the_request_until_the_client_gives_up() {
-    let server = SimServer::start(
-        loopback(),
-        SimConfig::default().with_scenario(scenario(
-            "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\ntarget = \"token\"\n",
-        )),
-    )
-    .unwrap();
+    let server = with_scenario(
+        "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\ntarget = \"token\"\n",
+    );
     let base = server.url();
     let result = agent(Duration::from_millis(300))
         .put(format!("{base}/latest/api/token"))
@@ -338,13 +318,8 @@ fn drop_holds_the_request_until_the_client_gives_up() {
 
 #[test]
 fn scripted_delay_is_slept() {
-    let server = SimServer::start(
-        loopback(),
-        SimConfig::default().with_scenario(scenario(
-            "[[event]]\nat = 0\nfault = \"delay\"\ndelay = 0.3\ntarget = \"token\"\n",
-        )),
-    )
-    .unwrap();
+    let server =
+        with_scenario("[[event]]\nat = 0\nfault = \"delay\"\ndelay = 0.3\ntarget = \"token\"\n");
     let clock = SystemClock::new();
     let began = clock.now().mono;
     let (status, _, _) = put_token(&client(), &server.url(), "60");
@@ -412,13 +387,7 @@ fn invalid_config_is_invalid_input() {
 
 #[test]
 fn a_held_connection_is_released_when_the_client_closes() {
-    let server = SimServer::start(
-        loopback(),
-        SimConfig::default().with_scenario(scenario(
-            "[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\n",
-        )),
-    )
-    .unwrap();
+    let server = with_scenario("[[event]]\nat = 0\nfault = \"outage\"\nmode = \"timeout\"\n");
     let mut stream = TcpStream::connect(server.local_addr()).unwrap();
     stream
         .write_all(b"GET /latest/meta-data/ HTTP/1.1\r\nHost: x\r\n\r\n")
