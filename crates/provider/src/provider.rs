@@ -87,6 +87,19 @@ struct Lifecycle {
     imds: ImdsStatusCounts,
 }
 
+impl Lifecycle {
+    /// The fetcher with `action`, to carry it out; or, while another request holds the
+    /// fetcher, `None`, and `action` queued for that holder to run next (INV-3: one at a time).
+    fn take_fetcher(&mut self, action: Action) -> Option<(Box<dyn Fetcher>, Action)> {
+        let Some(fetcher) = self.fetcher.take() else {
+            self.queued = Some(action);
+            return None;
+        };
+        self.requests += 1;
+        Some((fetcher, action))
+    }
+}
+
 impl Provider {
     /// Reports that AWS rejected `access_key_id` (`ExpiredToken`, `InvalidToken`...): that set,
     /// and only that set, is never handed out again, and a refresh is due at once (rate-limited

@@ -187,13 +187,11 @@ impl Shared {
         mut lifecycle: MutexGuard<'a, Lifecycle>,
         action: Action,
     ) -> MutexGuard<'a, Lifecycle> {
-        let Some(fetcher) = lifecycle.fetcher.take() else {
-            lifecycle.queued = Some(action);
+        let Some(flight) = lifecycle.take_fetcher(action) else {
             return lifecycle;
         };
-        lifecycle.requests += 1;
         // The fetcher travels in a slot, so that a failed spawn gives it back.
-        let slot = Arc::new(Mutex::new(Some((fetcher, action))));
+        let slot = Arc::new(Mutex::new(Some(flight)));
         let (shared, taken) = (Arc::clone(self), Arc::clone(&slot));
         let spawned = std::thread::Builder::new()
             .name("credcycle-flight".into())
@@ -221,11 +219,9 @@ impl Shared {
         mut lifecycle: MutexGuard<'a, Lifecycle>,
         action: Action,
     ) -> MutexGuard<'a, Lifecycle> {
-        let Some(fetcher) = lifecycle.fetcher.take() else {
-            lifecycle.queued = Some(action);
+        let Some((fetcher, action)) = lifecycle.take_fetcher(action) else {
             return lifecycle;
         };
-        lifecycle.requests += 1;
         drop(lifecycle);
         self.run_requests(fetcher, action)
     }
