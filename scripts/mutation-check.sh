@@ -13,6 +13,8 @@ root=$(git rev-parse --show-toplevel)
 work=$(mktemp -d "${TMPDIR:-/tmp}/credcycle-mutants.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 git -C "$root" archive HEAD | tar -x -C "$work"
+# Keep the mutants' builds apart from the real tree's: pointed at the target dir you build the
+# real tree in, cargo may later reuse an artifact built from a mutated copy.
 export CARGO_TARGET_DIR=${MUTANTS_TARGET_DIR:-$root/target/mutants}
 export PROPTEST_CASES=${PROPTEST_CASES:-10000}
 filter=${1:-}
