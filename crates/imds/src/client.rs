@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use credcycle_clock::{Clock, SystemClock};
-use credcycle_core::{Action, Credentials, ImdsFailure, Input, RequestId, RoleName};
+use credcycle_core::{Action, Credentials, ImdsFailure, Input, RoleName};
 
 use crate::config::{ConfigError, ImdsConfig};
 use crate::error::ImdsError;
@@ -143,21 +143,22 @@ impl<T: Transport, C: Clock> ImdsClient<T, C> {
     /// A failure is reduced to the core's [`ImdsFailure`]; the full error is kept in
     /// [`last_error`](Self::last_error).
     pub fn answer(&mut self, action: &Action) -> Option<Input> {
-        Some(match Job::of(action)? {
-            Job::Role(id) => {
+        Some(match action {
+            Action::DiscoverRole { id } => {
                 let result = self.discover_role();
                 Input::RoleReply {
-                    id,
+                    id: *id,
                     result: reduce(result, &mut self.last_error),
                 }
             }
-            Job::Credentials(id, role) => {
-                let result = self.fetch_credentials(&role);
+            Action::FetchCredentials { id, role } => {
+                let result = self.fetch_credentials(role);
                 Input::CredentialsReply {
-                    id,
+                    id: *id,
                     result: reduce(result, &mut self.last_error),
                 }
             }
+            Action::Notify(_) => return None,
         })
     }
 
@@ -237,25 +238,6 @@ fn changed_role(role: &RoleName, result: &Result<Credentials, ImdsError>) -> Opt
             ..
         }) if listed != role => Some(listed.clone()),
         _ => None,
-    }
-}
-
-/// One of the core's requests that this crate carries out.
-enum Job {
-    /// [`Action::DiscoverRole`].
-    Role(RequestId),
-    /// [`Action::FetchCredentials`].
-    Credentials(RequestId, RoleName),
-}
-
-impl Job {
-    /// The job an action asks for; `None` for events.
-    fn of(action: &Action) -> Option<Self> {
-        match action {
-            Action::DiscoverRole { id } => Some(Self::Role(*id)),
-            Action::FetchCredentials { id, role } => Some(Self::Credentials(*id, role.clone())),
-            Action::Notify(_) => None,
-        }
     }
 }
 
