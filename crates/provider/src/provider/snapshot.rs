@@ -235,6 +235,7 @@ impl Provider {
         }
         shared.slow_path()
     }
+
     /// Credentials for async code: the same hot path; the slow path runs on tokio's blocking
     /// pool so that no runtime thread waits for IMDS.
     ///
@@ -272,6 +273,7 @@ impl Provider {
             cause: Some("the blocking pool handed the credentials over too late".into()),
         })
     }
+
     /// A hit of the hot path before any refresh is due (past it, `credentials` would start the
     /// refresh and block).
     #[cfg(feature = "tokio")]
