@@ -223,29 +223,38 @@ fn background_refresh_keeps_credentials_fresh_without_callers_waiting() {
         .expect("first")
         .access_key_id()
         .clone();
-    // Usable for 7 s; the refresh is due within half of that. Wait (bounded) for the thread.
+    // Usable for 7 s; the refresh is due within half of that, and IMDS rotates 2 s after
+    // issue. Ask (bounded) until the background thread has brought the new set: the simulator
+    // counting a second 200 is not enough, since that reply may still be on its way into the
+    // Provider, or may be the same set (asked before the rotation).
+    let slow_calls = provider.stats().slow_calls;
     let deadline = provider
         .clock()
         .now()
         .mono
         .saturating_add(Duration::from_secs(10));
-    while sim.report().count("credentials", "200") < 2 {
+    loop {
+        let key = provider
+            .credentials()
+            .expect("fresh")
+            .access_key_id()
+            .clone();
+        assert_eq!(
+            provider.stats().slow_calls,
+            slow_calls,
+            "every caller took the hot path"
+        );
+        if key != first {
+            break;
+        }
         assert!(
             provider.clock().now().mono < deadline,
-            "no background refresh within 10 s"
+            "the background thread did not rotate the set within 10 s"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let stats = provider.stats();
-    let second = provider
-        .credentials()
-        .expect("fresh")
-        .access_key_id()
-        .clone();
-    assert_ne!(first, second, "the background thread rotated the set");
-    assert_eq!(
-        provider.stats().slow_calls,
-        stats.slow_calls,
-        "the caller took the hot path"
+    assert!(
+        sim.report().count("credentials", "200") >= 2,
+        "the new set came from IMDS"
     );
 }
